@@ -1,0 +1,76 @@
+/**
+ * buildApp(config): registers third-party plugins, then Tether's shared plugins,
+ * then routes (STYLE habit 2). No listen and no signals: `server.ts` owns those,
+ * and tests build the very same app.
+ */
+import sensible from '@fastify/sensible'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import websocket from '@fastify/websocket'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { DestinationStream } from 'pino'
+import type { Config } from './config.js'
+import authPlugin from './plugins/auth.js'
+import metricsPlugin from './plugins/metrics.js'
+import registryPlugin from './plugins/registry.js'
+import glassesWsRoutes from './routes/glasses-ws.js'
+import healthRoutes from './routes/health.js'
+import metricsRoutes from './routes/metrics.js'
+import sessionsRoutes from './routes/sessions.js'
+import { CloseCode, CloseReason } from './protocol/close-codes.js'
+import type { ManagerFactory } from './sessions/manager.js'
+import { redactedRequest } from './plugins/log-serializers.js'
+
+export interface BuildOptions {
+  /** Where logs go (default stdout); tests pass a stream to read them. */
+  logStream?: DestinationStream
+  /** Managers every session gets beyond heartbeat and metrics: the composition point later issues (and tests) use. */
+  managerFactories?: readonly ManagerFactory[]
+}
+
+export type TetherApp = FastifyInstance
+
+export async function buildApp (config: Config, options: BuildOptions = {}): Promise<TetherApp> {
+  const logger: FastifyServerOptions['logger'] = {
+    level: config.logLevel,
+    serializers: { req: redactedRequest },
+    ...(options.logStream === undefined ? {} : { stream: options.logStream })
+  }
+  const app = Fastify({
+    logger,
+    // Tether answers draining itself (/ready 503, upgrades 503 SHUTTING_DOWN) with documented bodies.
+    return503OnClosing: false,
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } }
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  await app.register(sensible)
+  await app.register(websocket, {
+    options: { maxPayload: config.maxMessageBytes },
+    errorHandler (error, socket, request) {
+      // Protocol errors (oversized frame, invalid UTF-8) already made ws send the right
+      // close code (1009, 1007); terminating here would drop that close frame.
+      const code = (error as NodeJS.ErrnoException).code
+      if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
+        request.log.info({ code }, 'glasses frame refused by the WebSocket layer')
+        return
+      }
+      request.log.warn({ err: error }, 'websocket error')
+      socket.terminate()
+    },
+    // Shutdown (DESIGN "Shutdown"): dispose every session with `shutdown` (each closes its
+    // socket 1001), then close any socket that never reached a session.
+    async preClose () {
+      await app.sessions.drain(config.shutdownTimeoutMs)
+      for (const client of app.websocketServer.clients) client.close(CloseCode.GOING_AWAY, CloseReason[CloseCode.GOING_AWAY])
+    }
+  })
+
+  await app.register(authPlugin, { config })
+  await app.register(registryPlugin, { config, managerFactories: options.managerFactories ?? [] })
+  await app.register(metricsPlugin)
+
+  await app.register(healthRoutes)
+  await app.register(metricsRoutes)
+  await app.register(glassesWsRoutes, { config })
+  await app.register(sessionsRoutes)
+  return app
+}

@@ -1,0 +1,101 @@
+/**
+ * Every setting Tether reads, validated once at boot into a typed object.
+ * Nothing else in the code base reads `process.env`.
+ */
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
+import { Type, type Static } from 'typebox'
+import { Value } from 'typebox/value'
+
+const Ms = (fallback: number, minimum = 1) => Type.Integer({ minimum, default: fallback })
+
+/** The environment as Tether reads it: names, types and defaults in one place (README "Configuration"). */
+export const EnvSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8002 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  AUGMENTOS_AUTH_JWT_SECRET: Type.Optional(Type.String()),
+  REQUIRE_TOKEN_EXP: Type.Boolean({ default: false }),
+  TOKEN_CLOCK_TOLERANCE_MS: Ms(5000, 0),
+  ADMIN_EMAILS: Type.String({ default: '' }),
+  GRACE_PERIOD_MS: Ms(60_000),
+  PING_INTERVAL_MS: Ms(25_000),
+  SILENCE_TIMEOUT_MS: Type.Optional(Type.Integer({ minimum: 1 })),
+  MAX_MESSAGE_BYTES: Type.Integer({ minimum: 1024, default: 1024 * 1024 }),
+  MAX_BUFFERED_BYTES: Type.Integer({ minimum: 1024, default: 4 * 1024 * 1024 }),
+  MAX_BAD_FRAMES: Type.Integer({ minimum: 0, default: 20 }),
+  MANAGER_DISPOSE_TIMEOUT_MS: Ms(2000),
+  SHUTDOWN_TIMEOUT_MS: Ms(10_000),
+  NODE_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)),
+    { default: 'info' })
+})
+export type Env = Static<typeof EnvSchema>
+
+export interface Config {
+  port: number
+  host: string
+  /** HS256 secret for glasses and admin tokens. */
+  jwtSecret: string
+  /** True when no secret was configured and one was generated for this process only. */
+  devMode: boolean
+  requireTokenExp: boolean
+  tokenClockToleranceMs: number
+  /** Lower-cased admin identities. */
+  adminEmails: ReadonlySet<string>
+  gracePeriodMs: number
+  pingIntervalMs: number
+  silenceTimeoutMs: number
+  maxMessageBytes: number
+  maxBufferedBytes: number
+  maxBadFrames: number
+  managerDisposeTimeoutMs: number
+  shutdownTimeoutMs: number
+  nodeId: string
+  logLevel: Env['LOG_LEVEL']
+}
+
+/** The identity dev mode adds to the admins, so the printed admin token works. */
+export const DEV_ADMIN_EMAIL = 'admin@tether.dev'
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+}
+
+/** Read and validate the environment; throws a ConfigError naming every bad variable. */
+export function loadConfig (env: Record<string, string | undefined>): Config {
+  const known = Object.fromEntries(
+    Object.keys(EnvSchema.properties)
+      .filter(key => env[key] !== undefined && env[key] !== '')
+      .map(key => [key, env[key]])
+  )
+  const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, known))
+  if (!Value.Check(EnvSchema, converted)) {
+    const problems = Value.Errors(EnvSchema, converted)
+      .map(e => `${e.instancePath.slice(1) || 'environment'} ${e.message}`)
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`)
+  }
+  const parsed = converted as Env
+  const devMode = parsed.AUGMENTOS_AUTH_JWT_SECRET === undefined
+  const adminEmails = new Set(parsed.ADMIN_EMAILS.split(',').map(e => e.trim().toLowerCase()).filter(Boolean))
+  if (devMode) adminEmails.add(DEV_ADMIN_EMAIL)
+  const silenceTimeoutMs = parsed.SILENCE_TIMEOUT_MS ?? 3 * parsed.PING_INTERVAL_MS
+  return {
+    port: parsed.PORT,
+    host: parsed.HOST,
+    jwtSecret: parsed.AUGMENTOS_AUTH_JWT_SECRET ?? randomBytes(32).toString('hex'),
+    devMode,
+    requireTokenExp: parsed.REQUIRE_TOKEN_EXP,
+    tokenClockToleranceMs: parsed.TOKEN_CLOCK_TOLERANCE_MS,
+    adminEmails,
+    gracePeriodMs: parsed.GRACE_PERIOD_MS,
+    pingIntervalMs: parsed.PING_INTERVAL_MS,
+    silenceTimeoutMs,
+    maxMessageBytes: parsed.MAX_MESSAGE_BYTES,
+    maxBufferedBytes: parsed.MAX_BUFFERED_BYTES,
+    maxBadFrames: parsed.MAX_BAD_FRAMES,
+    managerDisposeTimeoutMs: parsed.MANAGER_DISPOSE_TIMEOUT_MS,
+    shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
+    nodeId: parsed.NODE_ID ?? `${hostname()}-${process.pid}`,
+    logLevel: parsed.LOG_LEVEL
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Per-session accounting (SEED "Metrics Collection"): connected time, message
+ * and audio counts, transcripts. The session feeds it directly; it also follows
+ * attach/detach like any manager to know when the glasses are connected.
+ */
+import type { Manager } from '../sessions/manager.js'
+import type { GlassesMessage } from '../protocol/glasses-messages.js'
+
+export interface SessionData {
+  audioBytes: number
+  audioChunks: number
+  transcripts: number
+  messagesIn: number
+  messagesOut: number
+}
+
+export class SessionMetrics implements Manager {
+  readonly name = 'metrics'
+  private readonly data: SessionData = { audioBytes: 0, audioChunks: 0, transcripts: 0, messagesIn: 0, messagesOut: 0 }
+  private connectedBeforeMs = 0
+  private connectedSince: number | null = null
+  private currentConnectionSince: number | null = null
+
+  /** Restores counters carried over from elsewhere (cluster handover). */
+  constructor (initial?: Partial<SessionData> & { connectedMs?: number }) {
+    if (initial !== undefined) {
+      Object.assign(this.data, { ...initial, connectedMs: undefined })
+      this.connectedBeforeMs = initial.connectedMs ?? 0
+    }
+  }
+
+  onAttach (): void {
+    const now = Date.now()
+    // A replacement keeps the connected span running: the glasses were never away.
+    this.connectedSince ??= now
+    this.currentConnectionSince = now
+  }
+
+  onDetach (): void { this.closeSpan() }
+
+  recordInbound (message: GlassesMessage): void {
+    this.data.messagesIn += 1
+    if (message.type === 'local_transcription') this.data.transcripts += 1
+  }
+
+  /** A text frame that failed validation still counts as traffic. */
+  recordRejected (): void { this.data.messagesIn += 1 }
+
+  recordAudio (bytes: number): void {
+    this.data.audioBytes += bytes
+    this.data.audioChunks += 1
+  }
+
+  recordOutbound (): void { this.data.messagesOut += 1 }
+
+  /** Total connected time so far, the current connection included. */
+  connectedMs (now = Date.now()): number {
+    return this.connectedBeforeMs + (this.connectedSince === null ? 0 : now - this.connectedSince)
+  }
+
+  counts (): SessionData { return { ...this.data } }
+
+  snapshot (): unknown {
+    const now = Date.now()
+    return {
+      ...this.counts(),
+      connectedMs: this.connectedMs(now),
+      currentConnectionMs: this.currentConnectionSince === null ? null : now - this.currentConnectionSince
+    }
+  }
+
+  dispose (): void { this.closeSpan() }
+
+  private closeSpan (): void {
+    if (this.connectedSince !== null) this.connectedBeforeMs += Date.now() - this.connectedSince
+    this.connectedSince = null
+    this.currentConnectionSince = null
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Token checks for glasses and admins (PROTOCOL 1.1 and 3), on @fastify/jwt with
+ * HS256 pinned. Glasses are checked before the upgrade so a bad token is an HTTP
+ * answer; admins get 401 for a missing or bad token and 403 for a non-admin.
+ */
+import fastifyJwt from '@fastify/jwt'
+import type {} from '@fastify/sensible'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Config } from '../config.js'
+import type { GlassesIdentity } from '../sessions/glasses-connection.js'
+
+/** Claims Tether reads; anything else in a token is ignored. */
+export interface TokenClaims {
+  email?: unknown
+  sub?: unknown
+  exp?: number
+  iat?: number
+  nbf?: number
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT { payload: TokenClaims, user: TokenClaims }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Verify a glasses token; throws `TokenRejectedError`. */
+    verifyGlassesToken: (token: string) => GlassesIdentity
+    /** onRequest hook for admin routes. */
+    requireAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+  }
+}
+
+export class TokenRejectedError extends Error {
+  override readonly name = 'TokenRejectedError'
+}
+
+/** The bearer token of an Authorization header, or undefined. */
+export function bearerToken (header: string | undefined): string | undefined {
+  if (header === undefined) return undefined
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+  return match?.[1]
+}
+
+/** The identity a token names: `email` trimmed and lower-cased is the userId; `sub` is required. */
+function identityOf (claims: TokenClaims): GlassesIdentity {
+  const email = typeof claims.email === 'string' ? claims.email.trim().toLowerCase() : ''
+  if (email === '') throw new TokenRejectedError('token has no email claim')
+  if (typeof claims.sub !== 'string' || claims.sub === '') throw new TokenRejectedError('token has no sub claim')
+  return { userId: email, subject: claims.sub }
+}
+
+export default fp<{ config: Config }>(async function authPlugin (fastify, { config }) {
+  await fastify.register(fastifyJwt, {
+    secret: config.jwtSecret,
+    sign: { algorithm: 'HS256' },
+    verify: {
+      algorithms: ['HS256'],
+      clockTolerance: config.tokenClockToleranceMs,
+      requiredClaims: config.requireTokenExp ? ['exp'] : []
+    }
+  })
+
+  fastify.decorate('verifyGlassesToken', function verifyGlassesToken (token: string): GlassesIdentity {
+    let claims: TokenClaims
+    try {
+      claims = fastify.jwt.verify<TokenClaims>(token)
+    } catch (error) {
+      throw new TokenRejectedError((error as Error).message)
+    }
+    return identityOf(claims)
+  })
+
+  fastify.decorate('requireAdmin', async function requireAdmin (request: FastifyRequest): Promise<void> {
+    const token = bearerToken(request.headers.authorization)
+    if (token === undefined) throw fastify.httpErrors.unauthorized('admin token required')
+    let identity: GlassesIdentity
+    try {
+      identity = identityOf(fastify.jwt.verify<TokenClaims>(token))
+    } catch {
+      throw fastify.httpErrors.unauthorized('invalid admin token')
+    }
+    if (!config.adminEmails.has(identity.userId)) throw fastify.httpErrors.forbidden('not an admin')
+  })
+}, { name: 'tether-auth', dependencies: ['@fastify/sensible'] })

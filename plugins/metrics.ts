@@ -1,0 +1,110 @@
+/**
+ * Prometheus metrics (prom-client) on a registry of this app's own, so several
+ * apps in one process (tests, benchmarks) never collide. Session gauges are read
+ * from the session registry at scrape time; counters follow lifecycle events.
+ */
+import fp from 'fastify-plugin'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+declare module 'fastify' {
+  interface FastifyInstance { serviceMetrics: ServiceMetrics }
+}
+
+export type ServiceMetrics = ReturnType<typeof createMetrics>
+
+function createMetrics (registry: Registry, counts: () => { active: number, grace: number }) {
+  const registers = [registry]
+  return {
+    registry,
+    sessions: new Gauge({
+      name: 'tether_sessions',
+      help: 'Sessions on this node by state',
+      labelNames: ['state'] as const,
+      registers,
+      collect () {
+        const { active, grace } = counts()
+        this.set({ state: 'active' }, active)
+        this.set({ state: 'grace' }, grace)
+      }
+    }),
+    created: new Counter({ name: 'tether_sessions_created_total', help: 'Sessions created', registers }),
+    resumed: new Counter({
+      name: 'tether_sessions_resumed_total', help: 'Sessions resumed by a reconnect during grace', registers
+    }),
+    replaced: new Counter({
+      name: 'tether_sessions_replaced_total', help: 'Live sockets taken over by a newer socket', registers
+    }),
+    disposed: new Counter({
+      name: 'tether_sessions_disposed_total', help: 'Sessions disposed by reason', labelNames: ['reason'] as const, registers
+    }),
+    disposeFailures: new Counter({
+      name: 'tether_dispose_failures_total',
+      help: 'Managers that failed or timed out while disposing',
+      labelNames: ['manager', 'kind'] as const,
+      registers
+    }),
+    closeCodesSent: new Counter({
+      name: 'tether_close_codes_sent_total', help: 'Close codes sent to clients', labelNames: ['code'] as const, registers
+    }),
+    heartbeatTerminations: new Counter({
+      name: 'tether_heartbeat_terminations_total', help: 'Sockets terminated for silence', registers
+    }),
+    upgradeRejections: new Counter({
+      name: 'tether_upgrade_rejections_total',
+      help: 'Glasses upgrades answered with an HTTP error',
+      labelNames: ['status', 'code'] as const,
+      registers
+    }),
+    framesIn: new Counter({
+      name: 'tether_frames_in_total', help: 'Frames received from glasses by kind', labelNames: ['kind'] as const, registers
+    }),
+    bytesIn: new Counter({
+      name: 'tether_bytes_in_total', help: 'Bytes received from glasses by kind', labelNames: ['kind'] as const, registers
+    }),
+    graceDowntime: new Histogram({
+      name: 'tether_grace_downtime_seconds',
+      help: 'Time glasses were away before resuming their session',
+      buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120],
+      registers
+    }),
+    sessionDuration: new Histogram({
+      name: 'tether_session_duration_seconds',
+      help: 'Lifetime of disposed sessions',
+      buckets: [1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600],
+      registers
+    })
+  }
+}
+
+export default fp(async function metricsPlugin (fastify) {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const metrics = createMetrics(registry, () => fastify.sessions.counts())
+
+  fastify.sessions.observe({
+    event (event) {
+      switch (event.event) {
+        case 'session.created': metrics.created.inc(); break
+        case 'session.resumed':
+          metrics.resumed.inc()
+          if (event.downtimeMs !== undefined) metrics.graceDowntime.observe(event.downtimeMs / 1000)
+          break
+        case 'session.replaced': metrics.replaced.inc(); break
+        case 'session.detached':
+          if (event.reason === 'silence') metrics.heartbeatTerminations.inc()
+          break
+        case 'session.disposed':
+          metrics.disposed.inc({ reason: event.reason ?? 'unknown' })
+          if (event.durationMs !== undefined) metrics.sessionDuration.observe(event.durationMs / 1000)
+          break
+        default:
+          break
+      }
+    },
+    disposeFailed (failure) {
+      metrics.disposeFailures.inc({ manager: failure.manager, kind: failure.kind })
+    }
+  })
+
+  fastify.decorate('serviceMetrics', metrics)
+}, { name: 'tether-metrics', dependencies: ['tether-registry'] })

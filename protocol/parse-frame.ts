@@ -1,0 +1,92 @@
+/**
+ * Turn one inbound text frame into a validated glasses message, or a protocol
+ * error (PROTOCOL 1.4). Validators are compiled once at module load.
+ */
+import { Compile, type Validator } from 'typebox/compile'
+import type { TSchema } from 'typebox'
+import { GlassesMessageSchemas, type GlassesMessage, type GlassesMessageType } from './glasses-messages.js'
+import type { MessageErrorCode } from './error-codes.js'
+
+export type ParseResult<M> =
+  | { ok: true, message: M }
+  | { ok: false, code: MessageErrorCode, message: string }
+
+/** Keys that could reach an object's prototype if a handler ever merged a message into an object. */
+const FORBIDDEN_KEYS = ['__proto__', 'constructor', 'prototype']
+
+/**
+ * True when a forbidden key appears as a key anywhere in the value. The raw-text
+ * pre-check in `parseJsonObject` keeps this walk off the hot path.
+ */
+function hasForbiddenKey (value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false
+  if (Array.isArray(value)) return value.some(hasForbiddenKey)
+  for (const key of Object.keys(value)) {
+    if (FORBIDDEN_KEYS.includes(key)) return true
+    if (hasForbiddenKey((value as Record<string, unknown>)[key])) return true
+  }
+  return false
+}
+
+/** A parsed JSON object that carries a string `type`. */
+export interface TypedObject { type: string, [key: string]: unknown }
+
+/** Parse text as a JSON object with a string `type`; shared by glasses and (later) app sockets. */
+export function parseJsonObject (text: string): ParseResult<TypedObject> {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return { ok: false, code: 'MALFORMED_MESSAGE', message: 'frame is not valid JSON' }
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { ok: false, code: 'MALFORMED_MESSAGE', message: 'message must be a JSON object' }
+  }
+  const type = (value as { type?: unknown }).type
+  if (typeof type !== 'string') {
+    return { ok: false, code: 'MALFORMED_MESSAGE', message: 'message needs a string "type"' }
+  }
+  // JSON.parse keeps "__proto__" as an own key, so the danger is only in later merges;
+  // we refuse such messages outright. The substring test is cheap and almost always false.
+  if ((text.includes('__proto__') || text.includes('constructor') || text.includes('prototype')) &&
+      hasForbiddenKey(value)) {
+    return { ok: false, code: 'INVALID_MESSAGE', message: 'message contains a forbidden key' }
+  }
+  return { ok: true, message: value as TypedObject }
+}
+
+/** Compile a record of schemas into validators keyed the same way. */
+export function compileAll<K extends string> (schemas: Record<K, TSchema>): Map<string, Validator> {
+  const validators = new Map<string, Validator>()
+  for (const [type, schema] of Object.entries(schemas) as Array<[K, TSchema]>) {
+    validators.set(type, Compile(schema))
+  }
+  return validators
+}
+
+const glassesValidators = compileAll(GlassesMessageSchemas)
+
+/** Validate an already parsed object against its schema; names the first failing field. */
+export function validateTyped<M> (validators: Map<string, Validator>, value: TypedObject): ParseResult<M> {
+  const validator = validators.get(value.type)
+  if (validator === undefined) {
+    return { ok: false, code: 'UNKNOWN_TYPE', message: `unknown message type "${value.type.slice(0, 64)}"` }
+  }
+  if (!validator.Check(value)) {
+    const first = validator.Errors(value)[0]
+    const where = first?.instancePath === '' || first === undefined ? 'message' : first.instancePath
+    return { ok: false, code: 'INVALID_MESSAGE', message: `${where}: ${first?.message ?? 'invalid'}` }
+  }
+  return { ok: true, message: value as M }
+}
+
+/** Parse and validate one glasses text frame. */
+export function parseGlassesFrame (text: string): ParseResult<GlassesMessage> {
+  const parsed = parseJsonObject(text)
+  if (!parsed.ok) return parsed
+  return validateTyped<GlassesMessage>(glassesValidators, parsed.message)
+}
+
+export function isGlassesMessageType (type: string): type is GlassesMessageType {
+  return glassesValidators.has(type)
+}

@@ -1,0 +1,19 @@
+/** Liveness and readiness for load balancers and orchestrators (PROTOCOL 3). */
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+
+const Status = Type.Object({ status: Type.String() })
+
+const healthRoutes: FastifyPluginAsyncTypebox = async function (fastify) {
+  fastify.get('/health', {
+    schema: { response: { 200: Status } }
+  }, async () => ({ status: 'ok' }))
+
+  fastify.get('/ready', {
+    schema: { response: { 200: Status, 503: Status } }
+  }, async (_request, reply) => {
+    if (fastify.sessions.isDraining) return await reply.code(503).send({ status: 'draining' })
+    return { status: 'ready' }
+  })
+}
+
+export default healthRoutes

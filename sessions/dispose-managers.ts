@@ -1,0 +1,32 @@
+/**
+ * Dispose every manager independently and within a time limit each: one that
+ * throws or never settles is reported, never allowed to stop the others.
+ */
+import type { Manager } from './manager.js'
+
+export interface DisposeFailure { manager: string, kind: 'error' | 'timeout', error?: unknown }
+
+export async function disposeManagers (managers: readonly Manager[], timeoutMs: number): Promise<DisposeFailure[]> {
+  const outcomes = await Promise.all(managers.map(async manager => await disposeOne(manager, timeoutMs)))
+  return outcomes.filter((f): f is DisposeFailure => f !== null)
+}
+
+async function disposeOne (manager: Manager, timeoutMs: number): Promise<DisposeFailure | null> {
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<DisposeFailure>(resolve => {
+    timer = setTimeout(() => resolve({ manager: manager.name, kind: 'timeout' }), timeoutMs)
+  })
+  const disposed = (async (): Promise<DisposeFailure | null> => {
+    try {
+      await manager.dispose()
+      return null
+    } catch (error) {
+      return { manager: manager.name, kind: 'error', error }
+    }
+  })()
+  try {
+    return await Promise.race([disposed, timedOut])
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,47 @@
+/** States, reasons and lifecycle events of a user session: the string unions live here and nowhere else. */
+
+export type SessionState = 'active' | 'grace' | 'disposing' | 'disposed'
+
+export type DisposeReason = 'grace_expired' | 'manual' | 'shutdown' | 'fatal_error'
+
+/** How a socket came to be attached: a new session, a resumed grace period, or a live socket taken over. */
+export type AttachOutcome = 'created' | 'resumed' | 'replaced'
+
+export type LifecycleEventName =
+  | 'session.created' | 'session.attached' | 'session.detached'
+  | 'session.resumed' | 'session.replaced' | 'session.disposed'
+
+export interface LifecycleEvent {
+  event: LifecycleEventName
+  at: string
+  userId: string
+  sessionInstanceId: string
+  nodeId: string
+  connectionId?: string
+  reason?: string
+  closeCode?: number
+  reconnections: number
+  /** session.disposed: the session's whole life. */
+  durationMs?: number
+  /** session.resumed: how long the glasses were away. */
+  downtimeMs?: number
+  /** session.detached: time since the last inbound frame when the socket dropped. */
+  silenceMs?: number
+  /** session.attached: time from the socket's upgrade to its ack. */
+  ackMs?: number
+  /** session.disposed: managers that failed or timed out. */
+  failures?: Array<{ manager: string, kind: 'error' | 'timeout' }>
+}
+
+/** The most recent events of one session, oldest first; bounded so a flapping client cannot grow it. */
+export class EventLog {
+  private readonly items: LifecycleEvent[] = []
+  constructor (private readonly capacity = 50) {}
+
+  push (event: LifecycleEvent): void {
+    this.items.push(event)
+    if (this.items.length > this.capacity) this.items.shift()
+  }
+
+  list (): LifecycleEvent[] { return [...this.items] }
+}

@@ -1,0 +1,50 @@
+/**
+ * The contract every manager keeps (DESIGN "Managers"). A manager is created by
+ * its session, lives exactly as long as it, owns its resources, and talks to the
+ * rest of the session only through `SessionContext`.
+ */
+import type { GlassesMessage } from '../protocol/glasses-messages.js'
+import type { ServerMessage } from '../protocol/server-messages.js'
+import type { GlassesConnection } from './glasses-connection.js'
+import type { SessionConfig } from './session-config.js'
+import type { Log } from './log.js'
+
+/** What a manager may see and do of its session. */
+export interface SessionContext {
+  readonly userId: string
+  readonly sessionInstanceId: string
+  readonly config: SessionConfig
+  readonly log: Log
+  /** Send to the glasses if a socket is attached; false when there is none (grace). */
+  send: (message: ServerMessage) => boolean
+}
+
+export interface AttachContext {
+  readonly connection: GlassesConnection
+  /** True when this socket resumed a grace period or replaced a live socket. */
+  readonly reconnection: boolean
+}
+
+export interface DetachContext {
+  readonly connectionId: string
+  readonly closeCode: number
+}
+
+export interface Manager {
+  readonly name: string
+  /** A socket (re)attached: resend state, (re)start per-socket work. Called on every attach, replacements included. */
+  onAttach?: (ctx: AttachContext) => void
+  /** The socket is gone and the grace period started: pause, keep state. */
+  onDetach?: (ctx: DetachContext) => void
+  /** A validated glasses message; return true when this manager owns it (dispatch stops there). */
+  handle?: (message: GlassesMessage) => boolean
+  /** A binary (audio) frame from the glasses. */
+  handleBinary?: (data: Buffer) => void
+  /** A JSON-safe view for GET /sessions/:userId. */
+  snapshot: () => unknown
+  /** Release everything; idempotent. May be async; the session bounds it with a timeout. */
+  dispose: () => Promise<void> | void
+}
+
+/** Builds one manager for a session; the app is composed from a list of these. */
+export type ManagerFactory = (session: SessionContext) => Manager

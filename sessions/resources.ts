@@ -1,0 +1,69 @@
+/**
+ * A resource tracker: every timer, interval and listener a manager creates goes
+ * through one of these, so `clear()` / `dispose()` release them all and nothing
+ * can outlive its owner (STYLE habit 8).
+ */
+import type { EventEmitter } from 'node:events'
+
+type Release = () => void
+
+export class Resources {
+  private readonly releases = new Set<Release>()
+  private disposed = false
+
+  /** Number of live resources: a leak check for tests and snapshots. */
+  get size (): number { return this.releases.size }
+
+  get isDisposed (): boolean { return this.disposed }
+
+  /** A one-shot timer; returns a function that cancels it. */
+  timeout (fn: () => void, ms: number): Release {
+    if (this.disposed) return noop
+    const release = (): void => { clearTimeout(handle); this.releases.delete(release) }
+    const handle = setTimeout(() => { this.releases.delete(release); fn() }, ms)
+    this.releases.add(release)
+    return release
+  }
+
+  /** A repeating timer; returns a function that cancels it. */
+  interval (fn: () => void, ms: number): Release {
+    if (this.disposed) return noop
+    const handle = setInterval(fn, ms)
+    const release = (): void => { clearInterval(handle); this.releases.delete(release) }
+    this.releases.add(release)
+    return release
+  }
+
+  /** An event listener removed on release. */
+  // `any[]` is EventEmitter's own listener type; narrowing it here would reject every typed listener.
+  listen (emitter: EventEmitter, event: string, fn: (...args: any[]) => void): Release {
+    if (this.disposed) return noop
+    emitter.on(event, fn)
+    const release = (): void => { emitter.off(event, fn); this.releases.delete(release) }
+    this.releases.add(release)
+    return release
+  }
+
+  /** Any other clean-up, run on release. */
+  add (cleanup: () => void): Release {
+    if (this.disposed) { cleanup(); return noop }
+    const release = (): void => { this.releases.delete(release); cleanup() }
+    this.releases.add(release)
+    return release
+  }
+
+  /** Release everything but stay usable (e.g. on detach). */
+  clear (): void {
+    for (const release of [...this.releases]) {
+      try { release() } catch { /* a clean-up that throws must not stop the others */ }
+    }
+  }
+
+  /** Release everything and refuse new resources; idempotent. */
+  dispose (): void {
+    this.clear()
+    this.disposed = true
+  }
+}
+
+function noop (): void {}

@@ -1,0 +1,6 @@
+import type { Config } from '../config.js'
+
+/** The part of the configuration a session and its managers read. */
+export type SessionConfig = Pick<Config,
+  'gracePeriodMs' | 'pingIntervalMs' | 'silenceTimeoutMs' | 'maxBadFrames' | 'maxBufferedBytes' |
+  'managerDisposeTimeoutMs' | 'nodeId'>

@@ -1,0 +1,164 @@
+/**
+ * The node's sessions by userId (decorated as `fastify.sessions`). Every
+ * operation on one user goes through that user's lock, so two simultaneous first
+ * connections yield one session and a reconnect racing the grace timer either
+ * resumes or starts fresh, never both.
+ */
+import type { SessionCounts } from '../protocol/admin.js'
+import type { DisposeFailure } from './dispose-managers.js'
+import type { GlassesConnection } from './glasses-connection.js'
+import { KeyedLock } from './keyed-lock.js'
+import type { AttachOutcome, DisposeReason, LifecycleEvent } from './lifecycle.js'
+import type { Log } from './log.js'
+import type { ManagerFactory } from './manager.js'
+import type { SessionConfig } from './session-config.js'
+import { UserSession, type SessionHooks } from './user-session.js'
+
+export interface RegistryObserver {
+  event?: (event: LifecycleEvent) => void
+  disposeFailed?: (failure: DisposeFailure) => void
+}
+
+export interface SessionRegistryOptions {
+  config: SessionConfig
+  log: Log
+  managerFactories?: readonly ManagerFactory[]
+}
+
+export interface ConnectResult { session: UserSession, outcome: AttachOutcome }
+
+/** Thrown by `connect` once the node is draining. */
+export class RegistryDrainingError extends Error {
+  override readonly name = 'RegistryDrainingError'
+}
+
+export class SessionRegistry {
+  private readonly sessions = new Map<string, UserSession>()
+  private readonly lock = new KeyedLock()
+  private readonly observers: RegistryObserver[] = []
+  private readonly hooks: SessionHooks
+  private draining = false
+  private created = 0
+
+  constructor (private readonly options: SessionRegistryOptions) {
+    this.hooks = {
+      graceTimerFired: (session, epoch) => { void this.expire(session, epoch) },
+      fatalError: (session) => { void this.lock.run(session.userId, () => { void session.dispose('fatal_error') }) },
+      disposed: (session) => {
+        if (this.sessions.get(session.userId) === session) this.sessions.delete(session.userId)
+      },
+      event: (event) => this.notify(observer => observer.event?.(event)),
+      disposeFailed: (failure) => this.notify(observer => observer.disposeFailed?.(failure))
+    }
+  }
+
+  /** Listen to every session's lifecycle events and dispose failures (logs, metrics). */
+  observe (observer: RegistryObserver): void { this.observers.push(observer) }
+
+  get isDraining (): boolean { return this.draining }
+
+  get size (): number { return this.sessions.size }
+
+  get (userId: string): UserSession | undefined {
+    const session = this.sessions.get(userId)
+    return session?.isLive === true ? session : undefined
+  }
+
+  /**
+   * One page of live sessions in creation order, after the session with sequence
+   * `after`. Paging by creation sequence never skips or repeats a session that
+   * lives through the paging: newcomers sort after every cursor already handed out.
+   */
+  page (options: { state?: 'active' | 'grace', after: number, limit: number }): { sessions: UserSession[], more: boolean } {
+    const matching = [...this.sessions.values()]
+      .filter(session => session.sequence > options.after &&
+        (options.state === undefined ? session.isLive : session.state === options.state))
+      .sort((a, b) => a.sequence - b.sequence)
+    return { sessions: matching.slice(0, options.limit), more: matching.length > options.limit }
+  }
+
+  counts (): SessionCounts {
+    let active = 0
+    let grace = 0
+    for (const session of this.sessions.values()) {
+      if (session.state === 'active') active += 1
+      else if (session.state === 'grace') grace += 1
+    }
+    return { active, grace, total: active + grace }
+  }
+
+  /**
+   * Give an authenticated socket to its user's session: create it, resume it from
+   * grace, or replace its live socket. Returns null when the socket closed while
+   * it waited for the lock (nothing to attach).
+   */
+  async connect (connection: GlassesConnection): Promise<ConnectResult | null> {
+    const userId = connection.identity.userId
+    return await this.lock.run(userId, () => {
+      if (this.draining) throw new RegistryDrainingError('node is draining')
+      if (!connection.isOpen) return null
+      const existing = this.get(userId)
+      const session = existing ?? this.create(userId)
+      return { session, outcome: session.attach(connection) }
+    })
+  }
+
+  /** End a user's session. True once it is disposed; false when there was none. Concurrent calls share the disposal. */
+  async dispose (userId: string, reason: DisposeReason): Promise<boolean> {
+    const disposal = await this.lock.run(userId, () => {
+      const session = this.sessions.get(userId)
+      if (session === undefined || session.state === 'disposed') return null
+      return session.dispose(reason)
+    })
+    if (disposal === null) return false
+    await disposal
+    return true
+  }
+
+  /**
+   * Stop taking sessions and dispose every one with `shutdown`, within the budget.
+   * Resolves with the number of sessions still not disposed when the budget ran out.
+   */
+  async drain (budgetMs: number): Promise<number> {
+    this.draining = true
+    const disposals = [...this.sessions.values()].map(async session => {
+      await this.lock.run(session.userId, () => session.dispose('shutdown'))
+    })
+    let timer: NodeJS.Timeout | undefined
+    const outOfTime = new Promise<'timeout'>(resolve => { timer = setTimeout(() => resolve('timeout'), budgetMs) })
+    try {
+      await Promise.race([Promise.all(disposals), outOfTime])
+    } finally {
+      clearTimeout(timer)
+    }
+    return this.sessions.size
+  }
+
+  private create (userId: string): UserSession {
+    const session = new UserSession({
+      userId,
+      sequence: ++this.created,
+      config: this.options.config,
+      log: this.options.log,
+      hooks: this.hooks,
+      managerFactories: this.options.managerFactories ?? []
+    })
+    this.sessions.set(userId, session)
+    return session
+  }
+
+  private async expire (session: UserSession, epoch: number): Promise<void> {
+    const disposal = await this.lock.run(session.userId, () => session.expireGrace(epoch))
+    if (disposal !== null) await disposal
+  }
+
+  private notify (call: (observer: RegistryObserver) => void): void {
+    for (const observer of this.observers) {
+      try {
+        call(observer)
+      } catch (error) {
+        this.options.log.error({ err: error }, 'registry observer failed')
+      }
+    }
+  }
+}

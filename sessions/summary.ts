@@ -1,0 +1,41 @@
+/** Admin views of a session (PROTOCOL 3 `Summary` and detail), built from the session itself. */
+import type { Summary } from '../protocol/admin.js'
+import type { LifecycleEvent } from './lifecycle.js'
+import type { UserSession } from './user-session.js'
+
+const iso = (ms: number | null): string | null => ms === null ? null : new Date(ms).toISOString()
+
+export function summarize (session: UserSession, now = Date.now()): Summary {
+  const times = session.times
+  return {
+    userId: session.userId,
+    sessionInstanceId: session.sessionInstanceId,
+    state: session.state,
+    nodeId: session.nodeId,
+    startedAt: new Date(times.startedAt).toISOString(),
+    connectedAt: iso(times.connectedAt),
+    disconnectedAt: iso(times.disconnectedAt),
+    graceExpiresAt: iso(times.graceExpiresAt),
+    reconnections: session.reconnections,
+    connectedMs: session.metrics.connectedMs(now),
+    activeApps: session.view().activeAppSessions,
+    data: session.metrics.counts()
+  }
+}
+
+export interface SessionDetail extends Summary {
+  managers: Record<string, unknown>
+  events: LifecycleEvent[]
+}
+
+export function describe (session: UserSession): SessionDetail {
+  const managers: Record<string, unknown> = {}
+  for (const manager of session.managers) {
+    try {
+      managers[manager.name] = manager.snapshot()
+    } catch (error) {
+      managers[manager.name] = { error: (error as Error).message }
+    }
+  }
+  return { ...summarize(session), managers, events: session.recentEvents() }
+}

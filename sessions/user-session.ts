@@ -1,0 +1,351 @@
+/**
+ * One user's session: the lifecycle state machine of DESIGN.md, composing the
+ * managers. Transitions are the only place state changes, and each emits one
+ * lifecycle event. No Fastify here: the session only knows sockets, managers
+ * and the hooks its registry gives it.
+ */
+import { randomUUID } from 'node:crypto'
+import { CloseCode, type CloseCodeValue } from '../protocol/close-codes.js'
+import type { MessageErrorCode } from '../protocol/error-codes.js'
+import type { GlassesMessage } from '../protocol/glasses-messages.js'
+import { parseGlassesFrame } from '../protocol/parse-frame.js'
+import type { ConnectionAck, ServerMessage, UserSessionView } from '../protocol/server-messages.js'
+import { HeartbeatManager } from '../managers/heartbeat-manager.js'
+import { SessionMetrics } from '../managers/session-metrics.js'
+import { disposeManagers, type DisposeFailure } from './dispose-managers.js'
+import type { ConnectionSink, GlassesConnection } from './glasses-connection.js'
+import {
+  EventLog, type AttachOutcome, type DisposeReason, type LifecycleEvent, type LifecycleEventName, type SessionState
+} from './lifecycle.js'
+import type { Log } from './log.js'
+import type { Manager, ManagerFactory, SessionContext } from './manager.js'
+import { Resources } from './resources.js'
+import type { SessionConfig } from './session-config.js'
+
+/** What the registry lends a session: serialised entry points and observers. */
+export interface SessionHooks {
+  /** The grace timer fired; the registry re-checks under the user's lock and disposes. */
+  graceTimerFired: (session: UserSession, graceEpoch: number) => void
+  /** A manager failed while handling a message; the registry disposes the session with `fatal_error`. */
+  fatalError: (session: UserSession, error: unknown) => void
+  /** The session finished disposing: remove it if the registry still points at it. */
+  disposed: (session: UserSession) => void
+  /** Every lifecycle event, for logs and metrics. */
+  event: (event: LifecycleEvent) => void
+  /** A manager failed to dispose. */
+  disposeFailed?: (failure: DisposeFailure) => void
+}
+
+export interface UserSessionOptions {
+  userId: string
+  /** Creation order on this node; admin paging walks sessions by it. */
+  sequence: number
+  config: SessionConfig
+  log: Log
+  hooks: SessionHooks
+  /** Managers beyond the built-in heartbeat and metrics, in dispatch order. */
+  managerFactories: readonly ManagerFactory[]
+}
+
+export interface DisposeOutcome { reason: DisposeReason, failures: DisposeFailure[] }
+
+/** Thrown when something tries to attach to a session that is already going away. */
+export class SessionGoneError extends Error {
+  override readonly name = 'SessionGoneError'
+}
+
+/** The close code the glasses get for each way a session can end (PROTOCOL 1.6). */
+const CLOSE_ON_DISPOSE: Record<DisposeReason, CloseCodeValue | null> = {
+  grace_expired: null,
+  manual: CloseCode.ADMIN_ENDED,
+  shutdown: CloseCode.GOING_AWAY,
+  fatal_error: CloseCode.INTERNAL_ERROR
+}
+
+export class UserSession implements ConnectionSink {
+  readonly userId: string
+  readonly sequence: number
+  readonly sessionInstanceId = randomUUID()
+  readonly startedAt = Date.now()
+  readonly metrics = new SessionMetrics()
+  readonly managers: readonly Manager[]
+  readonly log: Log
+  private currentState: SessionState = 'active'
+  private connection: GlassesConnection | null = null
+  private connectedAt: number | null = null
+  private disconnectedAt: number | null = null
+  private graceExpiresAt: number | null = null
+  /** Bumped on every grace entry, so a timer from an earlier grace period can never end a later one. */
+  private graceEpoch = 0
+  private reconnectionCount = 0
+  private disposal: Promise<DisposeOutcome> | null = null
+  private readonly timers = new Resources()
+  private readonly events = new EventLog()
+  private readonly context: SessionContext
+
+  constructor (private readonly options: UserSessionOptions) {
+    this.userId = options.userId
+    this.sequence = options.sequence
+    this.log = options.log.child({ userId: this.userId, sessionInstanceId: this.sessionInstanceId })
+    this.context = {
+      userId: this.userId,
+      sessionInstanceId: this.sessionInstanceId,
+      config: options.config,
+      log: this.log,
+      send: message => this.send(message)
+    }
+    this.managers = [
+      new HeartbeatManager(this.context),
+      this.metrics,
+      ...options.managerFactories.map(factory => factory(this.context))
+    ]
+    this.emit('session.created', {})
+  }
+
+  get state (): SessionState { return this.currentState }
+
+  get nodeId (): string { return this.options.config.nodeId }
+
+  /** True while the session can take a socket: active or in its grace period. */
+  get isLive (): boolean { return this.currentState === 'active' || this.currentState === 'grace' }
+
+  get reconnections (): number { return this.reconnectionCount }
+
+  get currentConnection (): GlassesConnection | null { return this.connection }
+
+  /** Timestamps of the connection state, for the admin views. */
+  get times (): { startedAt: number, connectedAt: number | null, disconnectedAt: number | null, graceExpiresAt: number | null } {
+    return {
+      startedAt: this.startedAt,
+      connectedAt: this.connectedAt,
+      disconnectedAt: this.disconnectedAt,
+      graceExpiresAt: this.graceExpiresAt
+    }
+  }
+
+  recentEvents (): LifecycleEvent[] { return this.events.list() }
+
+  /**
+   * Attach a socket: the first one, one that resumes the grace period, or a newer
+   * one that replaces a live socket. Sends the ack before anything else.
+   */
+  attach (connection: GlassesConnection): AttachOutcome {
+    if (!this.isLive) throw new SessionGoneError(`session ${this.sessionInstanceId} is ${this.currentState}`)
+    const now = Date.now()
+    const previous = this.connection
+    let outcome: AttachOutcome
+    let downtimeMs: number | undefined
+    if (this.currentState === 'grace') {
+      outcome = 'resumed'
+      downtimeMs = now - (this.disconnectedAt ?? now)
+      this.cancelGrace()
+    } else if (previous !== null) {
+      outcome = 'replaced'
+      // Deaf first, then closed: its late close event must not start a grace period.
+      previous.unbind()
+      previous.close(CloseCode.REPLACED)
+    } else {
+      outcome = 'created'
+    }
+    const reconnection = outcome !== 'created'
+    if (reconnection) this.reconnectionCount += 1
+    this.connection = connection
+    this.connectedAt = now
+    this.currentState = 'active'
+
+    connection.ackedAsReconnection = reconnection
+    this.sendAck(connection)
+    for (const manager of this.managers) manager.onAttach?.({ connection, reconnection })
+    connection.bind(this)
+
+    if (outcome === 'resumed') this.emit('session.resumed', { connectionId: connection.id, downtimeMs })
+    if (outcome === 'replaced') {
+      this.emit('session.replaced', { connectionId: connection.id, reason: `replaced ${previous?.id ?? ''}`.trim() })
+    }
+    this.emit('session.attached', { connectionId: connection.id, reason: outcome, ackMs: now - connection.openedAt })
+    return outcome
+  }
+
+  /** The app-facing view carried by the ack; apps arrive with the apps issue. */
+  view (): UserSessionView {
+    return {
+      userId: this.userId,
+      startTime: new Date(this.startedAt).toISOString(),
+      activeAppSessions: [],
+      loadingApps: [],
+      appSubscriptions: {}
+    }
+  }
+
+  /** Send to the glasses; false while detached. */
+  send (message: ServerMessage): boolean {
+    const connection = this.connection
+    if (connection === null) return false
+    const sent = connection.send(message)
+    if (sent) this.metrics.recordOutbound()
+    return sent
+  }
+
+  // ---- ConnectionSink: events from the bound socket ----
+
+  onText (connection: GlassesConnection, text: string): void {
+    if (connection !== this.connection) return
+    const parsed = parseGlassesFrame(text)
+    if (!parsed.ok) {
+      this.metrics.recordRejected()
+      this.rejectFrame(connection, parsed.code, parsed.message)
+      return
+    }
+    this.metrics.recordInbound(parsed.message)
+    this.dispatch(connection, parsed.message)
+  }
+
+  onBinary (connection: GlassesConnection, data: Buffer): void {
+    if (connection !== this.connection) return
+    this.metrics.recordAudio(data.length)
+    this.runManagers(manager => { manager.handleBinary?.(data); return false })
+  }
+
+  onClose (connection: GlassesConnection, code: number): void {
+    if (connection !== this.connection || this.currentState !== 'active') return
+    const now = Date.now()
+    this.connection = null
+    this.connectedAt = null
+    this.currentState = 'grace'
+    this.disconnectedAt = now
+    this.graceExpiresAt = now + this.options.config.gracePeriodMs
+    const epoch = ++this.graceEpoch
+    this.timers.timeout(() => this.options.hooks.graceTimerFired(this, epoch), this.options.config.gracePeriodMs)
+    for (const manager of this.managers) {
+      try {
+        manager.onDetach?.({ connectionId: connection.id, closeCode: code })
+      } catch (error) {
+        this.log.error({ err: error, manager: manager.name }, 'manager failed on detach')
+      }
+    }
+    this.emit('session.detached', {
+      connectionId: connection.id,
+      closeCode: connection.closeCodeSent ?? code,
+      reason: connection.cause === 'silence' ? 'silence' : connection.cause === 'server' ? 'server_closed' : 'client_closed',
+      silenceMs: now - connection.lastInboundAt
+    })
+  }
+
+  /** Called by the registry under the user's lock when a grace timer fires. */
+  expireGrace (epoch: number): Promise<DisposeOutcome> | null {
+    if (this.currentState !== 'grace' || epoch !== this.graceEpoch) return null
+    return this.dispose('grace_expired')
+  }
+
+  /**
+   * End the session: idempotent (every caller gets the same promise), bounded
+   * (each manager has MANAGER_DISPOSE_TIMEOUT_MS), and complete (a failing
+   * manager never stops the others). The state turns `disposing` synchronously,
+   * so from this call on a new connection of the user starts a fresh session.
+   */
+  dispose (reason: DisposeReason): Promise<DisposeOutcome> {
+    if (this.disposal !== null) return this.disposal
+    this.currentState = 'disposing'
+    this.disposal = this.runDisposal(reason)
+    return this.disposal
+  }
+
+  private async runDisposal (reason: DisposeReason): Promise<DisposeOutcome> {
+    this.timers.dispose()
+    this.graceExpiresAt = null
+    const connection = this.connection
+    this.connection = null
+    if (connection !== null) {
+      connection.unbind()
+      const code = CLOSE_ON_DISPOSE[reason]
+      if (code !== null) connection.close(code)
+      else connection.terminate()
+      this.connectedAt = null
+    }
+    const failures = await disposeManagers(this.managers, this.options.config.managerDisposeTimeoutMs)
+    for (const failure of failures) {
+      this.log.error({ err: failure.error, manager: failure.manager, kind: failure.kind }, 'manager failed to dispose')
+      this.options.hooks.disposeFailed?.(failure)
+    }
+    this.currentState = 'disposed'
+    this.options.hooks.disposed(this)
+    this.emit('session.disposed', {
+      reason,
+      closeCode: connection?.closeCodeSent ?? undefined,
+      durationMs: Date.now() - this.startedAt,
+      failures: failures.map(({ manager, kind }) => ({ manager, kind }))
+    })
+    return { reason, failures }
+  }
+
+  private dispatch (connection: GlassesConnection, message: GlassesMessage): void {
+    switch (message.type) {
+      case 'connection_init':
+        this.sendAck(connection)
+        return
+      case 'ping':
+        this.send({ type: 'pong', timestamp: new Date().toISOString() })
+        return
+      case 'pong':
+        return
+      default:
+        this.runManagers(manager => manager.handle?.(message) ?? false)
+    }
+  }
+
+  /** Offer work to each manager in order; a throw is fatal for this session and only this session. */
+  private runManagers (work: (manager: Manager) => boolean): void {
+    for (const manager of this.managers) {
+      try {
+        if (work(manager)) return
+      } catch (error) {
+        this.log.error({ err: error, manager: manager.name }, 'manager failed while handling a message')
+        this.options.hooks.fatalError(this, error)
+        return
+      }
+    }
+  }
+
+  private rejectFrame (connection: GlassesConnection, code: MessageErrorCode, message: string): void {
+    this.send({ type: 'error', code, message, timestamp: new Date().toISOString() })
+    if (connection.recordBadFrame()) connection.close(CloseCode.POLICY_VIOLATION, 'too many bad frames')
+  }
+
+  private sendAck (connection: GlassesConnection): void {
+    // Only the current socket is ever acked, so `send` reaches exactly this connection.
+    const ack: ConnectionAck = {
+      type: 'connection_ack',
+      sessionId: this.userId,
+      sessionInstanceId: this.sessionInstanceId,
+      connectionId: connection.id,
+      reconnection: connection.ackedAsReconnection,
+      heartbeat: {
+        pingIntervalMs: this.options.config.pingIntervalMs,
+        silenceTimeoutMs: this.options.config.silenceTimeoutMs
+      },
+      userSession: this.view(),
+      timestamp: new Date().toISOString()
+    }
+    this.send(ack)
+  }
+
+  private cancelGrace (): void {
+    this.timers.clear()
+    this.disconnectedAt = null
+    this.graceExpiresAt = null
+  }
+
+  private emit (event: LifecycleEventName, fields: Partial<LifecycleEvent>): void {
+    const full: LifecycleEvent = {
+      event,
+      at: new Date().toISOString(),
+      userId: this.userId,
+      sessionInstanceId: this.sessionInstanceId,
+      nodeId: this.options.config.nodeId,
+      reconnections: this.reconnectionCount,
+      ...fields
+    }
+    this.events.push(full)
+    this.options.hooks.event(full)
+  }
+}
