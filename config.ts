@@ -26,8 +26,10 @@ export const EnvSchema = Type.Object({
   MANAGER_DISPOSE_TIMEOUT_MS: Ms(2000),
   SHUTDOWN_TIMEOUT_MS: Ms(10_000),
   NODE_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)),
-    { default: 'info' })
+  LOG_LEVEL: Type.Union([
+    Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
+    Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
+  ], { default: 'info' })
 })
 export type Env = Static<typeof EnvSchema>
 

@@ -105,14 +105,21 @@ export class SessionRegistry {
 
   /** End a user's session. True once it is disposed; false when there was none. Concurrent calls share the disposal. */
   async dispose (userId: string, reason: DisposeReason): Promise<boolean> {
-    const disposal = await this.lock.run(userId, () => {
+    // The lock covers the decision only; the disposal itself runs outside it, boxed so
+    // the lock's promise chain does not adopt (and wait for) it.
+    const started = await this.lock.run(userId, () => {
       const session = this.sessions.get(userId)
       if (session === undefined || session.state === 'disposed') return null
-      return session.dispose(reason)
+      return { disposal: session.dispose(reason) }
     })
-    if (disposal === null) return false
-    await disposal
+    if (started === null) return false
+    await started.disposal
     return true
+  }
+
+  /** Every session this node holds that is not yet disposed. */
+  list (): UserSession[] {
+    return [...this.sessions.values()]
   }
 
   /**
@@ -122,7 +129,8 @@ export class SessionRegistry {
   async drain (budgetMs: number): Promise<number> {
     this.draining = true
     const disposals = [...this.sessions.values()].map(async session => {
-      await this.lock.run(session.userId, () => session.dispose('shutdown'))
+      const started = await this.lock.run(session.userId, () => ({ disposal: session.dispose('shutdown') }))
+      await started.disposal
     })
     let timer: NodeJS.Timeout | undefined
     const outOfTime = new Promise<'timeout'>(resolve => { timer = setTimeout(() => resolve('timeout'), budgetMs) })
@@ -148,8 +156,8 @@ export class SessionRegistry {
   }
 
   private async expire (session: UserSession, epoch: number): Promise<void> {
-    const disposal = await this.lock.run(session.userId, () => session.expireGrace(epoch))
-    if (disposal !== null) await disposal
+    const started = await this.lock.run(session.userId, () => ({ disposal: session.expireGrace(epoch) }))
+    await started.disposal
   }
 
   private notify (call: (observer: RegistryObserver) => void): void {
