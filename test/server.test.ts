@@ -1,0 +1,75 @@
+/** server.ts as a real process: zero-config dev mode, no tokens with a secret, SIGTERM drains and exits 0. */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import WebSocket from 'ws'
+import { Client, SECRET, eventually, glassesToken, type Teardown } from './helper.js'
+
+const serverFile = fileURLToPath(new URL('../server.ts', import.meta.url))
+
+interface Running { child: ChildProcess, output: () => string, port: number }
+
+async function run (t: Teardown, env: Record<string, string>): Promise<Running> {
+  const base = { ...process.env }
+  delete base.AUGMENTOS_AUTH_JWT_SECRET
+  const child = spawn(process.execPath, [...process.execArgv, serverFile], {
+    env: { ...base, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  let output = ''
+  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const port = await eventually(() => {
+    const match = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output)
+    return match === null ? undefined : Number(match[1])
+  }, 'server listening', 20_000)
+  return { child, output: () => output, port }
+}
+
+t.test('without a secret: loud dev mode with working tokens; SIGTERM closes 1001 and exits 0', async t => {
+  const server = await run(t, {})
+  const output = await eventually(() => server.output().includes('=======\n') ? server.output() : undefined, 'banner', 5000)
+  t.match(output, /DEV MODE/)
+  const glasses = /glasses token[^\n]*\n\s+(\S+)/.exec(output)?.[1]
+  const adminToken = /admin token[^\n]*\n\s+(\S+)/.exec(output)?.[1]
+  t.ok(glasses !== undefined && adminToken !== undefined, 'both tokens printed')
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/glasses-ws`, { headers: { authorization: `Bearer ${glasses ?? ''}` } })
+  const client = new Client(ws)
+  t.teardown(() => ws.terminate())
+  await client.next('connection_ack', 5000)
+  const list = await fetch(`http://127.0.0.1:${server.port}/sessions`, { headers: { authorization: `Bearer ${adminToken ?? ''}` } })
+  t.equal(list.status, 200)
+  t.equal((await list.json() as { counts: { active: number } }).counts.active, 1)
+  server.child.kill('SIGTERM')
+  const [code] = await once(server.child, 'exit') as [number | null]
+  t.equal(code, 0, 'exit 0')
+  t.equal(await client.waitClosed(5000), 1001, 'glasses closed 1001')
+  t.match(server.output(), /"reason":"shutdown"/, 'the session was disposed with reason shutdown')
+})
+
+t.test('with a secret: no tokens printed, no dev mode', async t => {
+  const server = await run(t, { AUGMENTOS_AUTH_JWT_SECRET: SECRET })
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/glasses-ws`, { headers: { authorization: `Bearer ${glassesToken('prod@example.com')}` } })
+  const client = new Client(ws)
+  t.teardown(() => ws.terminate())
+  await client.next('connection_ack', 5000)
+  server.child.kill('SIGINT')
+  const [code] = await once(server.child, 'exit') as [number | null]
+  t.equal(code, 0)
+  t.notMatch(server.output(), /DEV MODE/)
+  t.notMatch(server.output(), /eyJ/, 'no token anywhere in the output')
+})
+
+t.test('invalid configuration fails at boot naming the variable', async t => {
+  const child = spawn(process.execPath, [...process.execArgv, serverFile], {
+    env: { ...process.env, GRACE_PERIOD_MS: 'soon', PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const [code] = await once(child, 'exit') as [number | null]
+  t.equal(code, 2)
+  t.match(stderr, /GRACE_PERIOD_MS/)
+})
