@@ -21,14 +21,6 @@ export class SessionMetrics implements Manager {
   private connectedSince: number | null = null
   private currentConnectionSince: number | null = null
 
-  /** Restores counters carried over from elsewhere (cluster handover). */
-  constructor (initial?: Partial<SessionData> & { connectedMs?: number }) {
-    if (initial !== undefined) {
-      Object.assign(this.data, { ...initial, connectedMs: undefined })
-      this.connectedBeforeMs = initial.connectedMs ?? 0
-    }
-  }
-
   onAttach (): void {
     const now = Date.now()
     // A replacement keeps the connected span running: the glasses were never away.

@@ -4,7 +4,7 @@
  */
 import { Compile, type Validator } from 'typebox/compile'
 import type { TSchema } from 'typebox'
-import { GlassesMessageSchemas, type GlassesMessage, type GlassesMessageType } from './glasses-messages.js'
+import { GlassesMessageSchemas, type GlassesMessage } from './glasses-messages.js'
 import type { MessageErrorCode } from './error-codes.js'
 
 export type ParseResult<M> =
@@ -85,8 +85,4 @@ export function parseGlassesFrame (text: string): ParseResult<GlassesMessage> {
   const parsed = parseJsonObject(text)
   if (!parsed.ok) return parsed
   return validateTyped<GlassesMessage>(glassesValidators, parsed.message)
-}
-
-export function isGlassesMessageType (type: string): type is GlassesMessageType {
-  return glassesValidators.has(type)
 }

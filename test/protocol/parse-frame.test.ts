@@ -1,0 +1,20 @@
+import t from 'tap'
+import { parseGlassesFrame, parseJsonObject } from '../../protocol/parse-frame.js'
+
+t.test('parseGlassesFrame', async t => {
+  t.match(parseGlassesFrame('{"type":"VAD","status":false}'), { ok: true, message: { type: 'VAD', status: false } })
+  t.match(parseGlassesFrame('{"type":"VAD","status":"yes"}'), { ok: false, code: 'INVALID_MESSAGE', message: /\/status/ })
+  t.match(parseGlassesFrame('{"type":"nope"}'), { ok: false, code: 'UNKNOWN_TYPE' })
+  const long = parseGlassesFrame(`{"type":"${'x'.repeat(500)}"}`)
+  t.match(long, { ok: false, code: 'UNKNOWN_TYPE' })
+  t.ok(!long.ok && long.message.length < 120, 'a huge type is not echoed whole')
+  t.match(parseGlassesFrame('{"type":"local_transcription","text":"a","isFinal":true,"timestamp":1700000000000}'), { ok: true })
+  t.match(parseGlassesFrame('{"type":"local_transcription","text":"a","isFinal":true,"timestamp":{}}'), { ok: false })
+})
+
+t.test('parseJsonObject refuses prototype keys but not such words as values', async t => {
+  t.match(parseJsonObject('{"type":"a","__proto__":{}}'), { ok: false, code: 'INVALID_MESSAGE' })
+  t.match(parseJsonObject('{"type":"a","list":[{"constructor":1}]}'), { ok: false, code: 'INVALID_MESSAGE' })
+  t.match(parseJsonObject('{"type":"a","text":"__proto__ constructor prototype"}'), { ok: true })
+  t.match(parseJsonObject('{"type":"a"} trailing'), { ok: false, code: 'MALFORMED_MESSAGE' })
+})

@@ -1,0 +1,144 @@
+/**
+ * The state machine without Fastify: a UserSession and SessionRegistry fed real
+ * server-side sockets from a bare `ws` server on loopback.
+ */
+import { once } from 'node:events'
+import t from 'tap'
+import WebSocket, { WebSocketServer } from 'ws'
+import { GlassesConnection } from '../../sessions/glasses-connection.js'
+import type { LifecycleEvent } from '../../sessions/lifecycle.js'
+import { silentLog } from '../../sessions/log.js'
+import type { SessionConfig } from '../../sessions/session-config.js'
+import { SessionRegistry } from '../../sessions/session-registry.js'
+import { SessionGoneError } from '../../sessions/user-session.js'
+import { Client, delay, eventually, type Teardown } from '../helper.js'
+
+const config: SessionConfig = {
+  gracePeriodMs: 80,
+  pingIntervalMs: 10_000,
+  silenceTimeoutMs: 30_000,
+  maxBadFrames: 3,
+  maxBufferedBytes: 1 << 20,
+  managerDisposeTimeoutMs: 100,
+  nodeId: 'unit'
+}
+
+/** A bare ws server whose accepted sockets come out of `accept()`. */
+async function socketServer (t: Teardown) {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+  await once(wss, 'listening')
+  t.teardown(() => { for (const c of wss.clients) c.terminate(); wss.close() })
+  const port = (wss.address() as { port: number }).port
+  return {
+    async pair (userId: string): Promise<{ connection: GlassesConnection, client: Client }> {
+      const accepted = once(wss, 'connection') as Promise<[WebSocket]>
+      const ws = new WebSocket(`ws://127.0.0.1:${port}`)
+      const client = new Client(ws)
+      t.teardown(() => ws.terminate())
+      const [socket] = await accepted
+      await once(ws, 'open')
+      return { connection: new GlassesConnection(socket, { userId, subject: 's' }, config), client }
+    }
+  }
+}
+
+function registry (events: LifecycleEvent[] = []): SessionRegistry {
+  const r = new SessionRegistry({ config, log: silentLog })
+  r.observe({ event: e => events.push(e) })
+  return r
+}
+
+t.test('created -> grace -> resumed -> grace -> disposed (grace_expired)', async t => {
+  const sockets = await socketServer(t)
+  const events: LifecycleEvent[] = []
+  const reg = registry(events)
+  const first = await sockets.pair('u@x.io')
+  const created = await reg.connect(first.connection)
+  t.equal(created?.outcome, 'created')
+  const session = created?.session
+  t.equal(session?.state, 'active')
+  first.client.terminate()
+  await eventually(() => session?.state === 'grace', 'grace')
+  const second = await sockets.pair('u@x.io')
+  t.equal((await reg.connect(second.connection))?.outcome, 'resumed')
+  t.equal(session?.reconnections, 1)
+  second.client.terminate()
+  await eventually(() => session?.state === 'disposed', 'disposed after grace', 1000)
+  t.equal(reg.size, 0)
+  t.same(events.map(e => e.event), [
+    'session.created', 'session.attached', 'session.detached', 'session.resumed', 'session.attached',
+    'session.detached', 'session.disposed'
+  ])
+  t.match(events.at(-1), { reason: 'grace_expired', reconnections: 1 })
+  t.throws(() => session?.attach(second.connection), SessionGoneError, 'a disposed session takes no socket')
+})
+
+t.test('a stale grace timer cannot end a later grace period', async t => {
+  const sockets = await socketServer(t)
+  const reg = registry()
+  const a = await sockets.pair('stale@x.io')
+  const session = (await reg.connect(a.connection))?.session
+  a.client.terminate()
+  await eventually(() => session?.state === 'grace', 'grace 1')
+  await delay(50)
+  const b = await sockets.pair('stale@x.io')
+  await reg.connect(b.connection)
+  b.client.terminate()
+  await eventually(() => session?.state === 'grace', 'grace 2')
+  // 50 ms into the second grace period the first timer would have fired, had it survived.
+  await delay(50)
+  t.equal(session?.state, 'grace', 'only the current timer can dispose')
+  t.equal(session?.expireGrace(0), null, 'an old epoch is ignored')
+  await eventually(() => session?.state === 'disposed', 'disposed by the current timer', 1000)
+})
+
+t.test('frames sent before the session binds are delivered in order after the ack', async t => {
+  const sockets = await socketServer(t)
+  const reg = registry()
+  const { connection, client } = await sockets.pair('early@x.io')
+  client.send({ type: 'ping' })
+  client.send({ type: 'bogus' })
+  client.send({ type: 'ping' })
+  await delay(30)
+  await reg.connect(connection)
+  await client.until(() => client.messages.length >= 4, 'four messages')
+  t.same(client.messages.map(m => m.type), ['connection_ack', 'pong', 'error', 'pong'])
+})
+
+t.test('a socket that closed while waiting for the lock attaches nothing', async t => {
+  const sockets = await socketServer(t)
+  const reg = registry()
+  const { connection, client } = await sockets.pair('gone@x.io')
+  client.ws.close()
+  await eventually(() => !connection.isOpen, 'closed')
+  t.equal(await reg.connect(connection), null)
+  t.equal(reg.size, 0)
+})
+
+t.test('events from a replaced socket are ignored', async t => {
+  const sockets = await socketServer(t)
+  const reg = registry()
+  const a = await sockets.pair('swap@x.io')
+  const session = (await reg.connect(a.connection))?.session
+  const b = await sockets.pair('swap@x.io')
+  t.equal((await reg.connect(b.connection))?.outcome, 'replaced')
+  t.equal(await a.client.waitClosed(), 4001)
+  session?.onText(a.connection, '{"type":"ping"}')
+  session?.onClose(a.connection, 1006)
+  t.equal(session?.state, 'active')
+  t.equal(session?.metrics.counts().messagesIn, 0)
+})
+
+t.test('drain disposes everything with shutdown and refuses new connections', async t => {
+  const sockets = await socketServer(t)
+  const reg = registry()
+  const a = await sockets.pair('d1@x.io')
+  const b = await sockets.pair('d2@x.io')
+  await reg.connect(a.connection)
+  await reg.connect(b.connection)
+  t.equal(await reg.drain(1000), 0)
+  t.same(await Promise.all([a.client.waitClosed(), b.client.waitClosed()]), [1001, 1001])
+  t.equal(reg.isDraining, true)
+  const c = await sockets.pair('d3@x.io')
+  await t.rejects(reg.connect(c.connection), { name: 'RegistryDrainingError' })
+})
