@@ -155,7 +155,7 @@ export class UserSession implements ConnectionSink {
 
     connection.ackedAsReconnection = reconnection
     this.sendAck(connection)
-    for (const manager of this.managers) manager.onAttach?.({ connection, reconnection })
+    this.runManagers(manager => { manager.onAttach?.({ connection, reconnection }); return false })
     connection.bind(this)
 
     if (outcome === 'resumed') this.emit('session.resumed', { connectionId: connection.id, downtimeMs })
@@ -293,13 +293,13 @@ export class UserSession implements ConnectionSink {
     }
   }
 
-  /** Offer work to each manager in order; a throw is fatal for this session and only this session. */
+  /** Offer work to each manager in order; a throw is fatal for this session and only this session (1011). */
   private runManagers (work: (manager: Manager) => boolean): void {
     for (const manager of this.managers) {
       try {
         if (work(manager)) return
       } catch (error) {
-        this.log.error({ err: error, manager: manager.name }, 'manager failed while handling a message')
+        this.log.error({ err: error, manager: manager.name }, 'manager failed: disposing the session')
         this.options.hooks.fatalError(this, error)
         return
       }

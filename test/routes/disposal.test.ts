@@ -132,3 +132,19 @@ t.test('shutdown: /ready 503, upgrades 503 SHUTTING_DOWN, sockets closed 1001, s
   }
   t.equal(server.app.sessions.size, 0)
 })
+
+t.test('a manager throwing on attach is fatal for that session only', async t => {
+  const failsOnAttach: ManagerFactory = session => ({
+    name: 'fails-on-attach',
+    onAttach: () => { if (session.userId === 'doomed@example.com') throw new Error('attach bug') },
+    snapshot: () => ({}),
+    dispose: () => {}
+  })
+  const server = await startServer(t, {}, { managerFactories: [failsOnAttach] })
+  const { client } = await connectAcked(t, server, 'doomed@example.com')
+  t.equal(await client.waitClosed(), 1011)
+  const { client: other } = await connectAcked(t, server, 'lucky@example.com')
+  other.send({ type: 'ping' })
+  await other.next('pong')
+  await eventually(() => server.app.sessions.size === 1, 'only the lucky session remains')
+})
