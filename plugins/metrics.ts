@@ -3,6 +3,7 @@
  * apps in one process (tests, benchmarks) never collide. Session gauges are read
  * from the session registry at scrape time; counters follow lifecycle events.
  */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
@@ -12,7 +13,8 @@ declare module 'fastify' {
 
 export type ServiceMetrics = ReturnType<typeof createMetrics>
 
-function createMetrics (registry: Registry, counts: () => { active: number, grace: number }) {
+function createMetrics (registry: Registry, counts: () => { active: number, grace: number },
+  loopDelay: IntervalHistogram) {
   const registers = [registry]
   return {
     registry,
@@ -55,11 +57,44 @@ function createMetrics (registry: Registry, counts: () => { active: number, grac
       labelNames: ['status', 'code'] as const,
       registers
     }),
-    framesIn: new Counter({
-      name: 'tether_frames_in_total', help: 'Frames received from glasses by kind', labelNames: ['kind'] as const, registers
+    messages: new Counter({
+      name: 'tether_messages_total',
+      help: 'Messages exchanged with glasses by direction and kind (message type; invalid; audio)',
+      labelNames: ['direction', 'kind'] as const,
+      registers
     }),
-    bytesIn: new Counter({
-      name: 'tether_bytes_in_total', help: 'Bytes received from glasses by kind', labelNames: ['kind'] as const, registers
+    bytes: new Counter({
+      name: 'tether_bytes_total',
+      help: 'Bytes exchanged with glasses by direction and kind',
+      labelNames: ['direction', 'kind'] as const,
+      registers
+    }),
+    audioBytes: new Counter({ name: 'tether_audio_bytes_total', help: 'Audio bytes received from glasses', registers }),
+    audioChunks: new Counter({ name: 'tether_audio_chunks_total', help: 'Audio frames received from glasses', registers }),
+    transcripts: new Counter({ name: 'tether_transcripts_total', help: 'Local transcriptions received', registers }),
+    closeCodesReceived: new Counter({
+      name: 'tether_close_codes_received_total',
+      help: 'Close codes of glasses sockets the client ended (1006: dropped without a close frame)',
+      labelNames: ['code'] as const,
+      registers
+    }),
+    eventLoopLag: new Gauge({
+      name: 'tether_event_loop_lag_seconds',
+      help: 'Event-loop delay since the previous scrape',
+      labelNames: ['quantile'] as const,
+      registers,
+      collect () {
+        this.set({ quantile: '0.5' }, loopDelay.percentile(50) / 1e9)
+        this.set({ quantile: '0.99' }, loopDelay.percentile(99) / 1e9)
+        this.set({ quantile: 'max' }, loopDelay.max / 1e9)
+        loopDelay.reset()
+      }
+    }),
+    timeToAck: new Histogram({
+      name: 'tether_time_to_ack_seconds',
+      help: 'Time from a glasses socket opening to its connection_ack',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers
     }),
     graceDowntime: new Histogram({
       name: 'tether_grace_downtime_seconds',
@@ -79,7 +114,10 @@ function createMetrics (registry: Registry, counts: () => { active: number, grac
 export default fp(async function metricsPlugin (fastify) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
-  const metrics = createMetrics(registry, () => fastify.sessions.counts())
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  loopDelay.enable()
+  fastify.addHook('onClose', async () => { loopDelay.disable() })
+  const metrics = createMetrics(registry, () => fastify.sessions.counts(), loopDelay)
 
   fastify.sessions.observe({
     event (event) {
@@ -90,8 +128,14 @@ export default fp(async function metricsPlugin (fastify) {
           if (event.downtimeMs !== undefined) metrics.graceDowntime.observe(event.downtimeMs / 1000)
           break
         case 'session.replaced': metrics.replaced.inc(); break
+        case 'session.attached':
+          if (event.ackMs !== undefined) metrics.timeToAck.observe(event.ackMs / 1000)
+          break
         case 'session.detached':
           if (event.reason === 'silence') metrics.heartbeatTerminations.inc()
+          if (event.reason === 'client_closed' && event.closeCode !== undefined) {
+            metrics.closeCodesReceived.inc({ code: event.closeCode })
+          }
           break
         case 'session.disposed':
           metrics.disposed.inc({ reason: event.reason ?? 'unknown' })
@@ -99,6 +143,16 @@ export default fp(async function metricsPlugin (fastify) {
           break
         default:
           break
+      }
+    },
+    traffic (direction, kind, bytes) {
+      metrics.messages.inc({ direction, kind })
+      metrics.bytes.inc({ direction, kind }, bytes)
+      if (kind === 'audio') {
+        metrics.audioChunks.inc()
+        metrics.audioBytes.inc(bytes)
+      } else if (kind === 'local_transcription' && direction === 'in') {
+        metrics.transcripts.inc()
       }
     },
     disposeFailed (failure) {

@@ -63,12 +63,7 @@ export default (async function glassesWsRoutes (fastify, { config }) {
     }
     const metrics = fastify.serviceMetrics
     const connection = new GlassesConnection(socket, identity, config, {
-      onCloseSent: code => metrics.closeCodesSent.inc({ code }),
-      onFrameIn: (bytes, binary) => {
-        const kind = binary ? 'binary' : 'text'
-        metrics.framesIn.inc({ kind })
-        metrics.bytesIn.inc({ kind }, bytes)
-      }
+      onCloseSent: code => metrics.closeCodesSent.inc({ code })
     })
     fastify.sessions.connect(connection).catch((error: unknown) => {
       if (error instanceof RegistryDrainingError) {

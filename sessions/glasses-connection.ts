@@ -18,7 +18,7 @@ export interface GlassesIdentity {
 
 /** Where a bound connection delivers its events: the session that owns it. */
 export interface ConnectionSink {
-  onText: (connection: GlassesConnection, text: string) => void
+  onText: (connection: GlassesConnection, text: string, bytes: number) => void
   onBinary: (connection: GlassesConnection, data: Buffer) => void
   onClose: (connection: GlassesConnection, code: number) => void
 }
@@ -26,7 +26,6 @@ export interface ConnectionSink {
 /** Observers outside the session (metrics). */
 export interface ConnectionObserver {
   onCloseSent?: (code: number) => void
-  onFrameIn?: (bytes: number, binary: boolean) => void
 }
 
 export type CloseCause = 'client' | 'silence' | 'server'
@@ -81,15 +80,19 @@ export class GlassesConnection {
     this.pending = null
   }
 
-  /** Serialise and send; closes 4009 when the peer does not read fast enough. */
-  send (message: ServerMessage): boolean {
-    if (!this.isOpen) return false
-    this.socket.send(JSON.stringify(message))
+  /**
+   * Serialise and send; returns the bytes sent, 0 when nothing was. Closes 4009
+   * when the peer does not read fast enough.
+   */
+  send (message: ServerMessage): number {
+    if (!this.isOpen) return 0
+    const text = JSON.stringify(message)
+    this.socket.send(text)
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
       this.close(CloseCode.SLOW_CONSUMER)
-      return false
+      return 0
     }
-    return true
+    return Buffer.byteLength(text)
   }
 
   ping (): void {
@@ -124,7 +127,6 @@ export class GlassesConnection {
     this.lastInboundAt = Date.now()
     // ws hands text and binary frames over as one Buffer unless binaryType says otherwise.
     const buffer = Buffer.isBuffer(data) ? data : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)])
-    this.observer.onFrameIn?.(buffer.length, binary)
     if (this.pending !== null) {
       this.pending.push({ data: buffer, binary })
       return
@@ -135,7 +137,7 @@ export class GlassesConnection {
   private deliver (data: Buffer, binary: boolean): void {
     if (this.sink === null) return
     if (binary) this.sink.onBinary(this, data)
-    else this.sink.onText(this, data.toString('utf8'))
+    else this.sink.onText(this, data.toString('utf8'), data.length)
   }
 
   private closed (code: number): void {

@@ -17,6 +17,7 @@ import { UserSession, type SessionHooks } from './user-session.js'
 export interface RegistryObserver {
   event?: (event: LifecycleEvent) => void
   disposeFailed?: (failure: DisposeFailure) => void
+  traffic?: (direction: 'in' | 'out', kind: string, bytes: number) => void
 }
 
 export interface SessionRegistryOptions {
@@ -48,7 +49,8 @@ export class SessionRegistry {
         if (this.sessions.get(session.userId) === session) this.sessions.delete(session.userId)
       },
       event: (event) => this.notify(observer => observer.event?.(event)),
-      disposeFailed: (failure) => this.notify(observer => observer.disposeFailed?.(failure))
+      disposeFailed: (failure) => this.notify(observer => observer.disposeFailed?.(failure)),
+      traffic: (direction, kind, bytes) => this.notify(observer => observer.traffic?.(direction, kind, bytes))
     }
   }
 

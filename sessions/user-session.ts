@@ -32,6 +32,8 @@ export interface SessionHooks {
   disposed: (session: UserSession) => void
   /** Every lifecycle event, for logs and metrics. */
   event: (event: LifecycleEvent) => void
+  /** Traffic with the glasses: kind is the message type, `invalid` for a rejected frame, `audio` for binary. */
+  traffic: (direction: 'in' | 'out', kind: string, bytes: number) => void
   /** A manager failed to dispose. */
   disposeFailed?: (failure: DisposeFailure) => void
 }
@@ -181,16 +183,19 @@ export class UserSession implements ConnectionSink {
   send (message: ServerMessage): boolean {
     const connection = this.connection
     if (connection === null) return false
-    const sent = connection.send(message)
-    if (sent) this.metrics.recordOutbound()
-    return sent
+    const bytes = connection.send(message)
+    if (bytes === 0) return false
+    this.metrics.recordOutbound()
+    this.options.hooks.traffic('out', message.type, bytes)
+    return true
   }
 
   // ---- ConnectionSink: events from the bound socket ----
 
-  onText (connection: GlassesConnection, text: string): void {
+  onText (connection: GlassesConnection, text: string, bytes: number): void {
     if (connection !== this.connection) return
     const parsed = parseGlassesFrame(text)
+    this.options.hooks.traffic('in', parsed.ok ? parsed.message.type : 'invalid', bytes)
     if (!parsed.ok) {
       this.metrics.recordRejected()
       this.rejectFrame(connection, parsed.code, parsed.message)
@@ -203,6 +208,7 @@ export class UserSession implements ConnectionSink {
   onBinary (connection: GlassesConnection, data: Buffer): void {
     if (connection !== this.connection) return
     this.metrics.recordAudio(data.length)
+    this.options.hooks.traffic('in', 'audio', data.length)
     this.runManagers(manager => { manager.handleBinary?.(data); return false })
   }
 

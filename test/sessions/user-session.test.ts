@@ -123,7 +123,7 @@ t.test('events from a replaced socket are ignored', async t => {
   const b = await sockets.pair('swap@x.io')
   t.equal((await reg.connect(b.connection))?.outcome, 'replaced')
   t.equal(await a.client.waitClosed(), 4001)
-  session?.onText(a.connection, '{"type":"ping"}')
+  session?.onText(a.connection, '{"type":"ping"}', 15)
   session?.onClose(a.connection, 1006)
   t.equal(session?.state, 'active')
   t.equal(session?.metrics.counts().messagesIn, 0)
