@@ -10,6 +10,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { DestinationStream } from 'pino'
 import type { Config } from './config.js'
 import authPlugin from './plugins/auth.js'
+import openapiPlugin from './plugins/openapi.js'
 import metricsPlugin from './plugins/metrics.js'
 import registryPlugin from './plugins/registry.js'
 import glassesWsRoutes from './routes/glasses-ws.js'
@@ -66,6 +67,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     }
   })
 
+  await app.register(openapiPlugin)
   await app.register(authPlugin, { config })
   await app.register(registryPlugin, { config, managerFactories: options.managerFactories ?? [] })
   await app.register(metricsPlugin)

@@ -5,11 +5,11 @@ const Status = Type.Object({ status: Type.String() })
 
 const healthRoutes: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/health', {
-    schema: { response: { 200: Status } }
+    schema: { tags: ['health'], summary: 'The process runs', response: { 200: Status } }
   }, async () => ({ status: 'ok' }))
 
   fastify.get('/ready', {
-    schema: { response: { 200: Status, 503: Status } }
+    schema: { tags: ['health'], summary: 'The node accepts sessions', response: { 200: Status, 503: Status } }
   }, async (_request, reply) => {
     if (fastify.sessions.isDraining) return await reply.code(503).send({ status: 'draining' })
     return { status: 'ready' }

@@ -3,6 +3,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import {
   HttpErrorSchema, SessionDetailSchema, SessionListQuerySchema, SessionListSchema, UserIdParam
 } from '../protocol/admin.js'
+import { ADMIN_SECURITY } from '../plugins/openapi.js'
 import { describe, summarize } from '../sessions/summary.js'
 import { decodeCursor, encodeCursor } from './cursor.js'
 
@@ -13,7 +14,13 @@ const sessionsRoutes: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.addHook('onRequest', fastify.requireAdmin)
 
   fastify.get('/sessions', {
-    schema: { querystring: SessionListQuerySchema, response: { 200: SessionListSchema, ...errors } }
+    schema: {
+      tags: ['sessions'],
+      summary: 'List live sessions, paged in creation order',
+      security: ADMIN_SECURITY,
+      querystring: SessionListQuerySchema,
+      response: { 200: SessionListSchema, ...errors }
+    }
   }, async (request) => {
     const { state, limit, cursor } = request.query
     const after = cursor === undefined ? 0 : decodeCursor(cursor)
@@ -29,7 +36,13 @@ const sessionsRoutes: FastifyPluginAsyncTypebox = async function (fastify) {
   })
 
   fastify.get('/sessions/:userId', {
-    schema: { params: Params, response: { 200: SessionDetailSchema, 404: HttpErrorSchema, ...errors } }
+    schema: {
+      tags: ['sessions'],
+      summary: 'One session: summary, manager snapshots, recent lifecycle events',
+      security: ADMIN_SECURITY,
+      params: Params,
+      response: { 200: SessionDetailSchema, 404: HttpErrorSchema, ...errors }
+    }
   }, async (request) => {
     const session = fastify.sessions.get(request.params.userId.toLowerCase())
     if (session === undefined) throw fastify.httpErrors.notFound('no such session')
@@ -37,7 +50,13 @@ const sessionsRoutes: FastifyPluginAsyncTypebox = async function (fastify) {
   })
 
   fastify.delete('/sessions/:userId', {
-    schema: { params: Params, response: { 204: Type.Null(), 404: HttpErrorSchema, ...errors } }
+    schema: {
+      tags: ['sessions'],
+      summary: 'End a session (reason manual, glasses closed 4002)',
+      security: ADMIN_SECURITY,
+      params: Params,
+      response: { 204: Type.Null({ description: 'Disposed' }), 404: HttpErrorSchema, ...errors }
+    }
   }, async (request, reply) => {
     const ended = await fastify.sessions.dispose(request.params.userId.toLowerCase(), 'manual')
     if (!ended) throw fastify.httpErrors.notFound('no such session')
