@@ -3,21 +3,13 @@ FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
-COPY tsconfig.json tsconfig.build.json ./
-COPY *.ts ./
-COPY bin ./bin
-COPY managers ./managers
-COPY plugins ./plugins
-COPY protocol ./protocol
-COPY routes ./routes
-COPY sessions ./sessions
+# Everything .dockerignore lets through: sources, tsconfigs and any static assets.
+COPY . .
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-slim
 WORKDIR /app
-COPY --from=build /app/package.json ./
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
+COPY --from=build /app ./
 ENV HOST=0.0.0.0 PORT=8002
 EXPOSE 8002
 # The image's unprivileged `node` user; the app writes nothing to disk.

@@ -13,6 +13,7 @@ import authPlugin from './plugins/auth.js'
 import openapiPlugin from './plugins/openapi.js'
 import metricsPlugin from './plugins/metrics.js'
 import registryPlugin from './plugins/registry.js'
+import adminPageRoutes from './routes/admin-page.js'
 import glassesWsRoutes from './routes/glasses-ws.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
@@ -76,5 +77,6 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(metricsRoutes)
   await app.register(glassesWsRoutes, { config })
   await app.register(sessionsRoutes)
+  await app.register(adminPageRoutes, { config })
   return app
 }

@@ -25,6 +25,7 @@ export const EnvSchema = Type.Object({
   MAX_BAD_FRAMES: Type.Integer({ minimum: 0, default: 20 }),
   MANAGER_DISPOSE_TIMEOUT_MS: Ms(2000),
   SHUTDOWN_TIMEOUT_MS: Ms(10_000),
+  ADMIN_FEED_INTERVAL_MS: Ms(1000, 50),
   NODE_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
@@ -52,6 +53,8 @@ export interface Config {
   maxBadFrames: number
   managerDisposeTimeoutMs: number
   shutdownTimeoutMs: number
+  /** How often the admin page's live feed pushes a snapshot even when nothing changed. */
+  adminFeedIntervalMs: number
   nodeId: string
   logLevel: Env['LOG_LEVEL']
 }
@@ -97,6 +100,7 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     maxBadFrames: parsed.MAX_BAD_FRAMES,
     managerDisposeTimeoutMs: parsed.MANAGER_DISPOSE_TIMEOUT_MS,
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
+    adminFeedIntervalMs: parsed.ADMIN_FEED_INTERVAL_MS,
     nodeId: parsed.NODE_ID ?? `${hostname()}-${process.pid}`,
     logLevel: parsed.LOG_LEVEL
   }

@@ -54,8 +54,14 @@ export class SessionRegistry {
     }
   }
 
-  /** Listen to every session's lifecycle events and dispose failures (logs, metrics). */
-  observe (observer: RegistryObserver): void { this.observers.push(observer) }
+  /** Listen to every session's lifecycle events and dispose failures (logs, metrics); returns an unsubscribe. */
+  observe (observer: RegistryObserver): () => void {
+    this.observers.push(observer)
+    return () => {
+      const index = this.observers.indexOf(observer)
+      if (index >= 0) this.observers.splice(index, 1)
+    }
+  }
 
   get isDraining (): boolean { return this.draining }
 

@@ -1,6 +1,6 @@
 /** PROTOCOL 3, first cut: admin auth, list, detail, delete, health and readiness. */
 import t from 'tap'
-import { admin, connectAcked, eventually, glassesToken, sign, startServer } from '../helper.js'
+import { admin, adminToken, connectAcked, eventually, glassesToken, sign, startServer } from '../helper.js'
 
 t.test('admin auth: 401 without or with a bad token, 403 for a non-admin', async t => {
   const server = await startServer(t)
@@ -111,4 +111,52 @@ t.test('/health and /ready are open', async t => {
   const metrics = await server.app.inject('/metrics')
   t.equal(metrics.statusCode, 200)
   t.match(metrics.body, /tether_sessions\{state="active"\} 0/)
+})
+
+t.test('paging over 250 sessions with churn between pages', async t => {
+  const server = await startServer(t)
+  const clients = new Map<string, { terminate: () => void }>()
+  for (let batch = 0; batch < 25; batch++) {
+    const opened = await Promise.all(Array.from({ length: 10 }, async (_, i) =>
+      await connectAcked(t, server, `bulk${batch * 10 + i}@example.com`)))
+    opened.forEach((o, i) => clients.set(`bulk${batch * 10 + i}@example.com`, o.client))
+  }
+  t.equal(server.app.sessions.counts().total, 250)
+  const seen = new Map<string, number>()
+  const ended = new Set<string>()
+  let cursor: string | null = null
+  let pages = 0
+  do {
+    const url: string = `/sessions?limit=40${cursor === null ? '' : `&cursor=${cursor}`}`
+    const page = (await admin(server, 'GET', url)).json()
+    t.equal(page.counts.total, server.app.sessions.counts().total, 'counts cover the whole node')
+    for (const s of page.sessions as Array<{ userId: string }>) seen.set(s.userId, (seen.get(s.userId) ?? 0) + 1)
+    cursor = page.nextCursor
+    pages += 1
+    // Churn: end two sessions ahead of the cursor and one behind it, drop one to grace, add two newcomers.
+    const ahead = [`bulk${pages * 40 + 5}@example.com`, `bulk${pages * 40 + 6}@example.com`]
+    for (const user of [...ahead, `bulk${pages * 40 - 3}@example.com`]) {
+      if (await server.app.sessions.dispose(user, 'manual')) ended.add(user)
+    }
+    clients.get(`bulk${pages * 40 + 10}@example.com`)?.terminate()
+    await connectAcked(t, server, `late${pages}a@example.com`)
+    await connectAcked(t, server, `late${pages}b@example.com`)
+  } while (cursor !== null)
+  for (let i = 0; i < 250; i++) {
+    const user = `bulk${i}@example.com`
+    if (ended.has(user)) continue
+    t.equal(seen.get(user), 1, `${user} listed exactly once`)
+  }
+  t.notOk([...seen.values()].some(n => n > 1), 'no session listed twice')
+})
+
+t.test('admin tokens never reach the logs', async t => {
+  const server = await startServer(t, { logLevel: 'trace' })
+  const token = adminToken()
+  const bad = `${token}x`
+  t.equal((await admin(server, 'GET', '/sessions', token)).statusCode, 200)
+  t.equal((await admin(server, 'GET', '/sessions', bad)).statusCode, 401)
+  const raw = server.rawLogs()
+  t.ok(raw.includes('"url":"/sessions"'), 'requests are logged')
+  t.notOk(raw.includes(token.split('.')[2] ?? 'unreachable'), 'no token signature in the logs')
 })
