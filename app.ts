@@ -63,12 +63,21 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     // Shutdown (DESIGN "Shutdown"): dispose every session with `shutdown` (each closes its
     // socket 1001), then close any socket that never reached a session.
     async preClose () {
-      await app.sessions.drain(config.shutdownTimeoutMs)
+      const left = await app.sessions.drain(config.shutdownTimeoutMs)
+      if (left > 0) app.log.warn({ left }, 'shutdown budget ran out with sessions still disposing')
       for (const client of app.websocketServer.clients) client.close(CloseCode.GOING_AWAY, CloseReason[CloseCode.GOING_AWAY])
     }
   })
 
   await app.register(openapiPlugin)
+  // An upgrade aimed at a route that is not a WebSocket route is answered 404 before
+  // anything upgrades (and before @fastify/websocket would log its raw URL).
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.ws && request.routeOptions.config.websocketRoute !== true) {
+      await reply.code(404).header('connection', 'close').send({ statusCode: 404, error: 'Not Found', message: 'no WebSocket here' })
+    }
+  })
+
   await app.register(authPlugin, { config })
   await app.register(registryPlugin, { config, managerFactories: options.managerFactories ?? [] })
   await app.register(metricsPlugin)
@@ -79,4 +88,11 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(sessionsRoutes)
   await app.register(adminPageRoutes, { config })
   return app
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Marks the routes that accept a WebSocket upgrade; every other route answers an upgrade 404. */
+    websocketRoute?: boolean
+  }
 }

@@ -26,6 +26,11 @@ export const EnvSchema = Type.Object({
   MANAGER_DISPOSE_TIMEOUT_MS: Ms(2000),
   SHUTDOWN_TIMEOUT_MS: Ms(10_000),
   ADMIN_FEED_INTERVAL_MS: Ms(1000, 50),
+  APPS_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
+  APP_START_TIMEOUT_MS: Ms(5000),
+  APP_GRACE_PERIOD_MS: Ms(5000),
+  APP_INIT_TIMEOUT_MS: Ms(5000),
   NODE_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
@@ -55,9 +60,23 @@ export interface Config {
   shutdownTimeoutMs: number
   /** How often the admin page's live feed pushes a snapshot even when nothing changed. */
   adminFeedIntervalMs: number
+  /** JSON apps catalogue; none means no app can be started. */
+  appsFile: string | null
+  /**
+   * Base URL apps are told to connect back to (http(s); turned into ws(s) + /app-ws).
+   * Null: derived from the address the server actually listens on.
+   */
+  publicUrl: string | null
+  appStartTimeoutMs: number
+  appGracePeriodMs: number
+  /** Time an app socket has to send its `tpa_connection_init`. */
+  appInitTimeoutMs: number
   nodeId: string
   logLevel: Env['LOG_LEVEL']
 }
+
+/** Secrets shorter than this are accepted with a warning: HS256 wants at least 256 bits of key. */
+export const MIN_SECRET_BYTES = 32
 
 /** The identity dev mode adds to the admins, so the printed admin token works. */
 export const DEV_ADMIN_EMAIL = 'admin@tether.dev'
@@ -68,6 +87,10 @@ export class ConfigError extends Error {
 
 /** Read and validate the environment; throws a ConfigError naming every bad variable. */
 export function loadConfig (env: Record<string, string | undefined>): Config {
+  // An empty value counts as unset, except the secret: set-but-empty is a mistake, never dev mode.
+  if (env.AUGMENTOS_AUTH_JWT_SECRET !== undefined && env.AUGMENTOS_AUTH_JWT_SECRET.trim() === '') {
+    throw new ConfigError('invalid configuration: AUGMENTOS_AUTH_JWT_SECRET is set but empty (unset it for dev mode)')
+  }
   const known = Object.fromEntries(
     Object.keys(EnvSchema.properties)
       .filter(key => env[key] !== undefined && env[key] !== '')
@@ -84,6 +107,9 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
   const adminEmails = new Set(parsed.ADMIN_EMAILS.split(',').map(e => e.trim().toLowerCase()).filter(Boolean))
   if (devMode) adminEmails.add(DEV_ADMIN_EMAIL)
   const silenceTimeoutMs = parsed.SILENCE_TIMEOUT_MS ?? 3 * parsed.PING_INTERVAL_MS
+  if (silenceTimeoutMs <= parsed.PING_INTERVAL_MS) {
+    throw new ConfigError('invalid configuration: SILENCE_TIMEOUT_MS must be longer than PING_INTERVAL_MS')
+  }
   return {
     port: parsed.PORT,
     host: parsed.HOST,
@@ -101,6 +127,11 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     managerDisposeTimeoutMs: parsed.MANAGER_DISPOSE_TIMEOUT_MS,
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
     adminFeedIntervalMs: parsed.ADMIN_FEED_INTERVAL_MS,
+    appsFile: parsed.APPS_FILE ?? null,
+    publicUrl: parsed.PUBLIC_URL === undefined ? null : parsed.PUBLIC_URL.replace(/\/+$/, ''),
+    appStartTimeoutMs: parsed.APP_START_TIMEOUT_MS,
+    appGracePeriodMs: parsed.APP_GRACE_PERIOD_MS,
+    appInitTimeoutMs: parsed.APP_INIT_TIMEOUT_MS,
     nodeId: parsed.NODE_ID ?? `${hostname()}-${process.pid}`,
     logLevel: parsed.LOG_LEVEL
   }

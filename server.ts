@@ -4,13 +4,15 @@
  */
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, DEV_ADMIN_EMAIL, loadConfig, type Config } from './config.js'
+import { ConfigError, DEV_ADMIN_EMAIL, MIN_SECRET_BYTES, loadConfig, type Config } from './config.js'
 import type { TetherApp } from './app.js'
 
 async function main (): Promise<void> {
   let config: Config
+  let app: TetherApp
   try {
     config = loadConfig(process.env)
+    app = await buildApp(config)
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`tether: ${error.message}\n`)
@@ -18,7 +20,9 @@ async function main (): Promise<void> {
     }
     throw error
   }
-  const app = await buildApp(config)
+  if (!config.devMode && Buffer.byteLength(config.jwtSecret) < MIN_SECRET_BYTES) {
+    app.log.warn(`AUGMENTOS_AUTH_JWT_SECRET is shorter than ${MIN_SECRET_BYTES} bytes: use a longer random secret`)
+  }
 
   closeWithGrace({
     // The sessions' own budget is SHUTDOWN_TIMEOUT_MS; the extra second lets the close frames flush.

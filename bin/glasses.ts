@@ -14,8 +14,7 @@ const { values } = parseArgs({
     url: { type: 'string', default: 'ws://127.0.0.1:8002/glasses-ws' },
     token: { type: 'string' },
     'drop-after-ms': { type: 'string' },
-    'reconnect-after-ms': { type: 'string', default: '1000' },
-    quiet: { type: 'boolean', default: false }
+    'reconnect-after-ms': { type: 'string', default: '1000' }
   }
 })
 
@@ -27,10 +26,14 @@ const token = values.token
 const reconnectAfterMs = Number(values['reconnect-after-ms'])
 let socket: WebSocket | null = null
 let quitting = false
+let reconnectTimer: NodeJS.Timeout | null = null
+let dropped = false
 
 function print (line: string): void { process.stdout.write(`${new Date().toISOString()} ${line}\n`) }
 
 function connect (): void {
+  if (reconnectTimer !== null) clearTimeout(reconnectTimer)
+  reconnectTimer = null
   const ws = new WebSocket(values.url, { headers: { authorization: `Bearer ${token}` } })
   socket = ws
   ws.on('open', () => print('open'))
@@ -45,11 +48,15 @@ function connect (): void {
   })
   ws.on('close', (code, reason) => {
     print(`closed ${code} ${reason.toString()}`)
-    if (socket === ws && !quitting && code !== 4001 && code !== 4002) setTimeout(connect, reconnectAfterMs)
+    if (socket === ws && !quitting && code !== 4001 && code !== 4002) reconnectTimer = setTimeout(connect, reconnectAfterMs)
   })
   ws.on('error', error => print(`error: ${error.message}`))
+  // --drop-after-ms drops once, so the try-out shows one grace period and one resume.
   const dropAfter = values['drop-after-ms']
-  if (dropAfter !== undefined) setTimeout(() => drop(), Number(dropAfter))
+  if (dropAfter !== undefined && !dropped) {
+    dropped = true
+    setTimeout(() => drop(), Number(dropAfter))
+  }
 }
 
 /** Drop without a close frame, like a phone losing its network. */

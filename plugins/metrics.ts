@@ -3,7 +3,6 @@
  * apps in one process (tests, benchmarks) never collide. Session gauges are read
  * from the session registry at scrape time; counters follow lifecycle events.
  */
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
@@ -13,8 +12,7 @@ declare module 'fastify' {
 
 export type ServiceMetrics = ReturnType<typeof createMetrics>
 
-function createMetrics (registry: Registry, counts: () => { active: number, grace: number },
-  loopDelay: IntervalHistogram) {
+function createMetrics (registry: Registry, counts: () => { active: number, grace: number }) {
   const registers = [registry]
   return {
     registry,
@@ -80,14 +78,12 @@ function createMetrics (registry: Registry, counts: () => { active: number, grac
     }),
     eventLoopLag: new Gauge({
       name: 'tether_event_loop_lag_seconds',
-      help: 'Event-loop delay since the previous scrape',
-      labelNames: ['quantile'] as const,
+      help: 'Event-loop lag measured at scrape time: how late a setImmediate callback runs',
       registers,
-      collect () {
-        this.set({ quantile: '0.5' }, loopDelay.percentile(50) / 1e9)
-        this.set({ quantile: '0.99' }, loopDelay.percentile(99) / 1e9)
-        this.set({ quantile: 'max' }, loopDelay.max / 1e9)
-        loopDelay.reset()
+      async collect () {
+        const start = process.hrtime.bigint()
+        await new Promise<void>(resolve => setImmediate(resolve))
+        this.set(Number(process.hrtime.bigint() - start) / 1e9)
       }
     }),
     timeToAck: new Histogram({
@@ -114,10 +110,7 @@ function createMetrics (registry: Registry, counts: () => { active: number, grac
 export default fp(async function metricsPlugin (fastify) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
-  loopDelay.enable()
-  fastify.addHook('onClose', async () => { loopDelay.disable() })
-  const metrics = createMetrics(registry, () => fastify.sessions.counts(), loopDelay)
+  const metrics = createMetrics(registry, () => fastify.sessions.counts())
 
   fastify.sessions.observe({
     event (event) {

@@ -4,6 +4,7 @@
  */
 import { Compile, type Validator } from 'typebox/compile'
 import type { TSchema } from 'typebox'
+import { AppMessageSchemas, type AppMessage } from './app-messages.js'
 import { GlassesMessageSchemas, type GlassesMessage } from './glasses-messages.js'
 import type { MessageErrorCode } from './error-codes.js'
 
@@ -65,6 +66,7 @@ export function compileAll<K extends string> (schemas: Record<K, TSchema>): Map<
 }
 
 const glassesValidators = compileAll(GlassesMessageSchemas)
+const appValidators = compileAll(AppMessageSchemas)
 
 /** Validate an already parsed object against its schema; names the first failing field. */
 export function validateTyped<M> (validators: Map<string, Validator>, value: TypedObject): ParseResult<M> {
@@ -85,4 +87,11 @@ export function parseGlassesFrame (text: string): ParseResult<GlassesMessage> {
   const parsed = parseJsonObject(text)
   if (!parsed.ok) return parsed
   return validateTyped<GlassesMessage>(glassesValidators, parsed.message)
+}
+
+/** Parse and validate one app text frame. */
+export function parseAppFrame (text: string): ParseResult<AppMessage> {
+  const parsed = parseJsonObject(text)
+  if (!parsed.ok) return parsed
+  return validateTyped<AppMessage>(appValidators, parsed.message)
 }

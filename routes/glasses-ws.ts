@@ -53,6 +53,7 @@ export default (async function glassesWsRoutes (fastify, { config }) {
 
   fastify.get('/glasses-ws', {
     websocket: true,
+    config: { websocketRoute: true },
     onRequest: authenticateUpgrade,
     schema: { querystring: Query }
   }, (socket, request) => {

@@ -31,6 +31,13 @@ export interface ConnectionObserver {
 export type CloseCause = 'client' | 'silence' | 'server'
 
 const BAD_FRAME_WINDOW_MS = 60_000
+/** Frames a socket may send before its session is ready; more is a client that does not wait for its ack. */
+const MAX_EARLY_FRAMES = 256
+
+const WS_ERROR_CLOSE_CODES: Record<string, number> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CloseCode.MESSAGE_TOO_BIG,
+  WS_ERR_INVALID_UTF8: CloseCode.INVALID_PAYLOAD
+}
 const OPEN = 1
 
 export class GlassesConnection {
@@ -58,6 +65,7 @@ export class GlassesConnection {
     socket.on('ping', () => { this.lastInboundAt = Date.now() })
     socket.on('pong', () => { this.lastInboundAt = Date.now() })
     socket.on('close', (code: number) => this.closed(code))
+    socket.on('error', (error: NodeJS.ErrnoException) => this.protocolError(error))
   }
 
   get isOpen (): boolean { return this.closedWith === null && this.socket.readyState === OPEN }
@@ -128,6 +136,11 @@ export class GlassesConnection {
     // ws hands text and binary frames over as one Buffer unless binaryType says otherwise.
     const buffer = Buffer.isBuffer(data) ? data : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)])
     if (this.pending !== null) {
+      if (this.pending.length >= MAX_EARLY_FRAMES) {
+        this.pending = []
+        this.close(CloseCode.POLICY_VIOLATION, 'too many frames before the ack')
+        return
+      }
       this.pending.push({ data: buffer, binary })
       return
     }
@@ -138,6 +151,18 @@ export class GlassesConnection {
     if (this.sink === null) return
     if (binary) this.sink.onBinary(this, data)
     else this.sink.onText(this, data.toString('utf8'), data.length)
+  }
+
+  /**
+   * The WebSocket layer refused a frame and is closing the socket itself (1009 for
+   * an oversized frame, 1007 for invalid UTF-8, 1002 otherwise): record it as ours.
+   */
+  private protocolError (error: NodeJS.ErrnoException): void {
+    if (this.cause !== null || typeof error.code !== 'string' || !error.code.startsWith('WS_ERR_')) return
+    const code = WS_ERROR_CLOSE_CODES[error.code] ?? 1002
+    this.cause = 'server'
+    this.closeCodeSent = code
+    this.observer.onCloseSent?.(code)
   }
 
   private closed (code: number): void {

@@ -1,5 +1,6 @@
 /** PROTOCOL 1.1: authentication happens before the upgrade; every failure is an HTTP 401 with no socket. */
 import t from 'tap'
+import WebSocket from 'ws'
 import { connectGlasses, glassesToken, refusedUpgrade, sign, startServer } from '../helper.js'
 
 const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
@@ -71,4 +72,18 @@ t.test('a plain GET without an upgrade gets no session', async t => {
   const res = await fetch(`${server.httpUrl}/glasses-ws`)
   t.equal(res.status, 404)
   t.equal(server.app.sessions.size, 0)
+})
+
+t.test('an upgrade on a route that is not a WebSocket route gets 404 and its token is not logged', async t => {
+  const server = await startServer(t, { logLevel: 'trace' })
+  for (const path of ['/health?token=secret-in-url-1', '/sessions?token=secret-in-url-1', '/nowhere?token=secret-in-url-1']) {
+    const ws = new WebSocket(`${server.wsUrl}${path}`)
+    const status = await new Promise<number>(resolve => {
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+      ws.on('open', () => { ws.terminate(); resolve(101) })
+      ws.on('error', () => {})
+    })
+    t.equal(status, 404, path)
+  }
+  t.notOk(server.rawLogs().includes('secret-in-url-1'))
 })

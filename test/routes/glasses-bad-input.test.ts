@@ -85,6 +85,9 @@ t.test('a frame over MAX_MESSAGE_BYTES closes 1009; a frame just under is fine',
   bystander.send({ type: 'ping' })
   await bystander.next('pong')
   await eventually(() => server.app.sessions.get('big@example.com')?.state === 'grace', 'grace')
+  const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text()
+  t.match(metrics, /tether_close_codes_sent_total\{code="1009"\} 1/, 'counted as sent by the server')
+  t.match(server.app.sessions.get('big@example.com')?.recentEvents().at(-1), { event: 'session.detached', closeCode: 1009, reason: 'server_closed' })
 })
 
 t.test('invalid UTF-8 in a text frame closes 1007', async t => {

@@ -142,3 +142,11 @@ t.test('drain disposes everything with shutdown and refuses new connections', as
   const c = await sockets.pair('d3@x.io')
   await t.rejects(reg.connect(c.connection), { name: 'RegistryDrainingError' })
 })
+
+t.test('a client flooding before its ack is closed 1008', async t => {
+  const sockets = await socketServer(t)
+  const { connection, client } = await sockets.pair('eager@x.io')
+  for (let i = 0; i < 300; i++) client.send({ type: 'ping' })
+  t.equal(await client.waitClosed(), 1008)
+  t.equal(connection.closeCodeSent, 1008)
+})

@@ -1,0 +1,57 @@
+/**
+ * Messages apps send on /app-ws (PROTOCOL 2), as TypeBox schemas. The message
+ * names are those of the MentraOS app protocol, so the @mentra/sdk works unchanged.
+ */
+import { Type, type Static, type TSchema } from 'typebox'
+
+const Timestamp = Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Number()]))
+const Id = Type.String({ minLength: 1, maxLength: 512 })
+
+/** A subscription: a stream name, or `{stream, rate}` (matched on `stream`). */
+export const SubscriptionItem = Type.Union([
+  Type.String({ minLength: 1, maxLength: 256 }),
+  Type.Object({ stream: Type.String({ minLength: 1, maxLength: 256 }), rate: Type.Optional(Type.String({ maxLength: 32 })) })
+])
+export type SubscriptionItem = Static<typeof SubscriptionItem>
+
+/** Types the SDK may send that Tether accepts and does not act on (no error, so SDK apps run clean). */
+const IGNORED_APP_TYPES = [
+  'location_poll_request', 'photo_request', 'audio_play_request', 'audio_stop_request', 'rgb_led_control',
+  'request_wifi_setup', 'rtmp_stream_request', 'rtmp_stream_stop', 'managed_stream_request', 'managed_stream_stop',
+  'stream_status_check', 'dashboard_content_update', 'dashboard_mode_change', 'dashboard_system_update',
+  'app_broadcast_message', 'app_direct_message', 'app_user_discovery', 'app_room_join', 'app_room_leave',
+  'ownership_release'
+] as const
+
+export const AppMessageSchemas = {
+  tpa_connection_init: Type.Object({
+    type: Type.Literal('tpa_connection_init'),
+    sessionId: Id,
+    packageName: Type.String({ minLength: 1, maxLength: 256 }),
+    apiKey: Type.String({ maxLength: 1024 }),
+    timestamp: Timestamp
+  }),
+  subscription_update: Type.Object({
+    type: Type.Literal('subscription_update'),
+    packageName: Type.Optional(Type.String({ maxLength: 256 })),
+    sessionId: Type.Optional(Id),
+    subscriptions: Type.Array(SubscriptionItem, { maxItems: 256 }),
+    timestamp: Timestamp
+  }),
+  display_event: Type.Object({
+    type: Type.Literal('display_event'),
+    packageName: Type.Optional(Type.String({ maxLength: 256 })),
+    view: Type.Optional(Type.String({ maxLength: 64 })),
+    layout: Type.Object({}, { additionalProperties: true }),
+    durationMs: Type.Optional(Type.Union([Type.Number({ minimum: 0 }), Type.Null()])),
+    timestamp: Timestamp
+  }),
+  ...Object.fromEntries(IGNORED_APP_TYPES.map(type => [type, Type.Object({ type: Type.Literal(type) })]))
+} satisfies Record<string, TSchema>
+
+export const IGNORED_APP_MESSAGE_TYPES: ReadonlySet<string> = new Set(IGNORED_APP_TYPES)
+
+export type AppConnectionInit = Static<typeof AppMessageSchemas.tpa_connection_init>
+export type SubscriptionUpdate = Static<typeof AppMessageSchemas.subscription_update>
+export type AppDisplayEvent = Static<typeof AppMessageSchemas.display_event>
+export type AppMessage = AppConnectionInit | SubscriptionUpdate | AppDisplayEvent | { type: typeof IGNORED_APP_TYPES[number] }
