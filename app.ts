@@ -9,16 +9,20 @@ import websocket from '@fastify/websocket'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { DestinationStream } from 'pino'
 import type { Config } from './config.js'
+import appsCataloguePlugin from './plugins/apps-catalogue.js'
+import appsPlugin from './plugins/apps.js'
 import authPlugin from './plugins/auth.js'
 import openapiPlugin from './plugins/openapi.js'
 import metricsPlugin from './plugins/metrics.js'
 import registryPlugin from './plugins/registry.js'
 import adminPageRoutes from './routes/admin-page.js'
+import appWsRoutes from './routes/app-ws.js'
 import glassesWsRoutes from './routes/glasses-ws.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
 import sessionsRoutes from './routes/sessions.js'
 import { CloseCode, CloseReason } from './protocol/close-codes.js'
+import { appManagers } from './managers/apps.js'
 import type { ManagerFactory } from './sessions/manager.js'
 import { redactedRequest } from './plugins/log-serializers.js'
 
@@ -79,12 +83,20 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   })
 
   await app.register(authPlugin, { config })
-  await app.register(registryPlugin, { config, managerFactories: options.managerFactories ?? [] })
+  await app.register(appsCataloguePlugin, { config })
+  await app.register(appsPlugin, { config })
+  await app.register(registryPlugin, {
+    config,
+    // Extra managers go first: dispatch stops at the first manager that owns a message, and the
+    // app relays own every relayable one.
+    managerFactories: [...(options.managerFactories ?? []), appManagers(app.apps)]
+  })
   await app.register(metricsPlugin)
 
   await app.register(healthRoutes)
   await app.register(metricsRoutes)
   await app.register(glassesWsRoutes, { config })
+  await app.register(appWsRoutes, { config })
   await app.register(sessionsRoutes)
   await app.register(adminPageRoutes, { config })
   return app

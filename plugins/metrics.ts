@@ -92,6 +92,42 @@ function createMetrics (registry: Registry, counts: () => { active: number, grac
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers
     }),
+    appInitRefusals: new Counter({
+      name: 'tether_app_init_refusals_total',
+      help: 'App sockets refused at init by code',
+      labelNames: ['code'] as const,
+      registers
+    }),
+    appCloseCodesSent: new Counter({
+      name: 'tether_app_close_codes_sent_total', help: 'Close codes sent to app sockets', labelNames: ['code'] as const, registers
+    }),
+    appStarts: new Counter({
+      name: 'tether_app_starts_total',
+      help: 'App starts requested, by package and reason (user, restore, restart)',
+      labelNames: ['package', 'reason'] as const,
+      registers
+    }),
+    appStarted: new Counter({
+      name: 'tether_app_started_total', help: 'App starts that succeeded (init acknowledged)', labelNames: ['package'] as const, registers
+    }),
+    appStartFailures: new Counter({
+      name: 'tether_app_start_failures_total',
+      help: 'App starts that failed, by package and failure (timeout, webhook)',
+      labelNames: ['package', 'failure'] as const,
+      registers
+    }),
+    appRestarts: new Counter({
+      name: 'tether_app_restarts_total', help: 'Apps restarted by webhook after their app grace period', labelNames: ['package'] as const, registers
+    }),
+    appStops: new Counter({
+      name: 'tether_app_stops_total', help: 'Apps stopped at the user\'s request', labelNames: ['package'] as const, registers
+    }),
+    relayed: new Counter({
+      name: 'tether_relayed_messages_total', help: 'Glasses data relayed to apps by base stream', labelNames: ['stream'] as const, registers
+    }),
+    audioDropped: new Counter({
+      name: 'tether_audio_chunks_dropped_total', help: 'Audio chunks not sent to an app that was behind', labelNames: ['package'] as const, registers
+    }),
     graceDowntime: new Histogram({
       name: 'tether_grace_downtime_seconds',
       help: 'Time glasses were away before resuming their session',
@@ -153,5 +189,17 @@ export default fp(async function metricsPlugin (fastify) {
     }
   })
 
+  fastify.apps.observe({
+    startRequested (packageName, reason) {
+      metrics.appStarts.inc({ package: packageName, reason })
+      if (reason === 'restart') metrics.appRestarts.inc({ package: packageName })
+    },
+    started: packageName => metrics.appStarted.inc({ package: packageName }),
+    startFailed: (packageName, failure) => metrics.appStartFailures.inc({ package: packageName, failure }),
+    stopped: packageName => metrics.appStops.inc({ package: packageName }),
+    relayed: stream => metrics.relayed.inc({ stream }),
+    audioDropped: packageName => metrics.audioDropped.inc({ package: packageName })
+  })
+
   fastify.decorate('serviceMetrics', metrics)
-}, { name: 'tether-metrics', dependencies: ['tether-registry'] })
+}, { name: 'tether-metrics', dependencies: ['tether-registry', 'tether-apps'] })

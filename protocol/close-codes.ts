@@ -3,6 +3,8 @@
  * session, the routes, the README and the metrics all speak the same numbers.
  */
 export const CloseCode = {
+  /** Normal end (apps: "App stopped", "User session ended", "replaced"). */
+  NORMAL: 1000,
   /** Server shutting down: reconnect with jitter. */
   GOING_AWAY: 1001,
   /** A text frame that is not valid UTF-8 (sent by `ws` itself). */
@@ -25,6 +27,7 @@ export type CloseCodeValue = typeof CloseCode[keyof typeof CloseCode]
 
 /** Close reasons sent with each code: short, human-readable, stable. */
 export const CloseReason: Record<CloseCodeValue, string> = {
+  1000: 'normal closure',
   1001: 'server shutting down',
   1007: 'invalid UTF-8',
   1008: 'policy violation',

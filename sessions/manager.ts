@@ -4,7 +4,7 @@
  * rest of the session only through `SessionContext`.
  */
 import type { GlassesMessage } from '../protocol/glasses-messages.js'
-import type { ServerMessage } from '../protocol/server-messages.js'
+import type { ServerMessage, UserSessionView } from '../protocol/server-messages.js'
 import type { GlassesConnection } from './glasses-connection.js'
 import type { SessionConfig } from './session-config.js'
 import type { Log } from './log.js'
@@ -17,7 +17,12 @@ export interface SessionContext {
   readonly log: Log
   /** Send to the glasses if a socket is attached; false when there is none (grace). */
   send: (message: ServerMessage) => boolean
+  /** The app-facing view of the session, as carried by the ack and `app_state_change`. */
+  view: () => UserSessionView
 }
+
+/** The app part of the session view, contributed by the manager that runs apps. */
+export type AppsView = Pick<UserSessionView, 'activeAppSessions' | 'loadingApps' | 'appSubscriptions'>
 
 export interface AttachContext {
   readonly connection: GlassesConnection
@@ -40,11 +45,13 @@ export interface Manager {
   handle?: (message: GlassesMessage) => boolean
   /** A binary (audio) frame from the glasses. */
   handleBinary?: (data: Buffer) => void
+  /** The apps part of the session view; one manager (the app manager) provides it. */
+  describeApps?: () => AppsView
   /** A JSON-safe view for GET /sessions/:userId. */
   snapshot: () => unknown
   /** Release everything; idempotent. May be async; the session bounds it with a timeout. */
   dispose: () => Promise<void> | void
 }
 
-/** Builds one manager for a session; the app is composed from a list of these. */
-export type ManagerFactory = (session: SessionContext) => Manager
+/** Builds a session's manager, or a group of managers wired to each other; the app is composed from a list of these. */
+export type ManagerFactory = (session: SessionContext) => Manager | readonly Manager[]

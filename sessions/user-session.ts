@@ -94,12 +94,13 @@ export class UserSession implements ConnectionSink {
       sessionInstanceId: this.sessionInstanceId,
       config: options.config,
       log: this.log,
-      send: message => this.send(message)
+      send: message => this.send(message),
+      view: () => this.view()
     }
     this.managers = [
       new HeartbeatManager(this.context),
       this.metrics,
-      ...options.managerFactories.map(factory => factory(this.context))
+      ...options.managerFactories.flatMap(factory => factory(this.context))
     ]
     this.emit('session.created', {})
   }
@@ -168,14 +169,15 @@ export class UserSession implements ConnectionSink {
     return outcome
   }
 
-  /** The app-facing view carried by the ack; apps arrive with the apps issue. */
+  /** The app-facing view carried by the ack and `app_state_change`. */
   view (): UserSessionView {
+    const apps = this.managers.find(manager => manager.describeApps !== undefined)?.describeApps?.()
     return {
       userId: this.userId,
       startTime: new Date(this.startedAt).toISOString(),
-      activeAppSessions: [],
-      loadingApps: [],
-      appSubscriptions: {}
+      activeAppSessions: apps?.activeAppSessions ?? [],
+      loadingApps: apps?.loadingApps ?? [],
+      appSubscriptions: apps?.appSubscriptions ?? {}
     }
   }
 

@@ -46,7 +46,7 @@ t.test('accepted types produce no error, including relay-only MentraOS types and
     { type: 'local_transcription', text: 'constructor prototype', isFinal: true },
     { type: 'glasses_battery_update', level: 80 },
     { type: 'core_status_update', status: { anything: 1 } },
-    { type: 'start_app', packageName: 'com.example.app', extraField: 'ignored' }
+    { type: 'stop_app', packageName: 'com.example.app', extraField: 'ignored' }
   ]
   for (const frame of frames) client.send(frame)
   client.send({ type: 'ping' })

@@ -1,0 +1,368 @@
+/**
+ * The apps of one session (PROTOCOL 2): start by webhook, accept the app's
+ * socket, keep it through app-side drops (app grace), stop it, and end every
+ * app when the session ends. Apps keep running while the glasses are away.
+ *
+ * An app is `loading` from its start until its init is acknowledged, `running`
+ * while its socket is up, and `reconnecting` during its own grace period after
+ * an unrequested close; then it is restarted by webhook. A start, restart or
+ * stop is one in-flight operation per app: a second `start_app` joins the first.
+ */
+import { randomUUID } from 'node:crypto'
+import { CloseCode } from '../protocol/close-codes.js'
+import type { AppDisplayEvent } from '../protocol/app-messages.js'
+import type { GlassesMessage } from '../protocol/glasses-messages.js'
+import { parseAppFrame } from '../protocol/parse-frame.js'
+import type { AppEntry } from '../plugins/apps-catalogue.js'
+import type { AppConnection, AppConnectionSink } from '../sessions/app-connection.js'
+import type { AppsView, AttachContext, Manager, SessionContext } from '../sessions/manager.js'
+import { Resources } from '../sessions/resources.js'
+import type { AppEndpoint, AppsService, StartFailure, StartReason } from './apps-service.js'
+import type { DisplayManager } from './display-manager.js'
+import type { AppOutlet, SubscriptionManager } from './subscription-manager.js'
+import { postWebhook } from './webhook.js'
+
+export type AppStatus = 'loading' | 'running' | 'reconnecting'
+
+/** What the SDK reads from an ack's `capabilities`; Tether does not know the glasses model. */
+const CAPABILITIES = {
+  modelName: 'unknown',
+  hasCamera: false,
+  hasDisplay: true,
+  hasMicrophone: true,
+  hasSpeaker: false,
+  hasIMU: false,
+  hasButton: true,
+  hasLight: false,
+  hasWifi: false
+}
+
+/** How long a stop waits for the app's `stop_request` answer before closing its socket anyway. */
+const STOP_WEBHOOK_TIMEOUT_MS = 2000
+
+interface PendingStart {
+  readonly promise: Promise<boolean>
+  readonly settle: (started: boolean) => void
+  readonly cancelTimer: () => void
+  readonly reason: StartReason
+}
+
+interface AppRecord {
+  readonly entry: AppEntry
+  status: AppStatus
+  connection: AppConnection | null
+  pending: PendingStart | null
+  cancelGrace: (() => void) | null
+  startedAt: number | null
+  restarts: number
+}
+
+export class AppManager implements Manager, AppEndpoint, AppOutlet {
+  readonly name = 'apps'
+  private readonly apps = new Map<string, AppRecord>()
+  /** One opaque id per app for the life of this session, so a restart is the same app session to the SDK. */
+  private readonly appSessionIds = new Map<string, string>()
+  private readonly res = new Resources()
+  private readonly aborts = new AbortController()
+  private restored = false
+  private disposed = false
+
+  constructor (
+    private readonly session: SessionContext,
+    private readonly service: AppsService,
+    private readonly subscriptions: SubscriptionManager,
+    private readonly display: DisplayManager
+  ) {}
+
+  // ---- Manager ----
+
+  onAttach (ctx: AttachContext): void {
+    // A fresh session restarts the apps its user had running; a resumed one restarts nothing.
+    if (ctx.reconnection || this.restored) return
+    this.restored = true
+    void this.restoreRunningApps()
+  }
+
+  handle (message: GlassesMessage): boolean {
+    if (message.type === 'start_app') {
+      void this.start(message.packageName, 'user')
+      return true
+    }
+    if (message.type === 'stop_app') {
+      void this.stop(message.packageName)
+      return true
+    }
+    return false
+  }
+
+  describeApps (): AppsView {
+    const activeAppSessions: string[] = []
+    const loadingApps: string[] = []
+    for (const [packageName, record] of this.apps) {
+      if (record.status === 'loading') loadingApps.push(packageName)
+      else activeAppSessions.push(packageName)
+    }
+    return { activeAppSessions, loadingApps, appSubscriptions: this.subscriptions.all() }
+  }
+
+  snapshot (): unknown {
+    return Object.fromEntries([...this.apps].map(([packageName, record]) => [packageName, {
+      status: record.status,
+      connected: record.connection?.isOpen === true,
+      startedAt: record.startedAt === null ? null : new Date(record.startedAt).toISOString(),
+      restarts: record.restarts
+    }]))
+  }
+
+  /** Session end: every app told (`app_stopped`, close 1000 "User session ended"), no webhook, every start settled. */
+  dispose (): void {
+    if (this.disposed) return
+    this.disposed = true
+    this.aborts.abort()
+    for (const [packageName, record] of this.apps) {
+      this.settle(record, false)
+      this.endSocket(record, 'User session ended')
+      this.subscriptions.remove(packageName)
+    }
+    this.apps.clear()
+    for (const id of this.appSessionIds.values()) this.service.slots.delete(id)
+    this.appSessionIds.clear()
+    this.res.dispose()
+  }
+
+  // ---- starting and stopping ----
+
+  /** Start an app for this session; resolves true once its init is acknowledged. */
+  async start (packageName: string, reason: StartReason): Promise<boolean> {
+    if (this.disposed) return false
+    const entry = this.service.catalogue.get(packageName)
+    if (entry === undefined) {
+      this.session.send({
+        type: 'error', code: 'UNKNOWN_APP', message: `no app "${packageName.slice(0, 64)}"`, timestamp: new Date().toISOString()
+      })
+      return false
+    }
+    const existing = this.apps.get(packageName)
+    if (existing !== undefined) return await (existing.pending?.promise ?? Promise.resolve(true))
+    const record: AppRecord = {
+      entry, status: 'loading', connection: null, pending: null, cancelGrace: null, startedAt: null, restarts: 0
+    }
+    this.apps.set(packageName, record)
+    return await this.begin(record, reason)
+  }
+
+  /** Stop an app on the user's request: `stop_request` webhook, then `app_stopped` and close 1000 "App stopped". */
+  async stop (packageName: string): Promise<void> {
+    const record = this.apps.get(packageName)
+    if (record === undefined || this.disposed) return
+    this.apps.delete(packageName)
+    this.settle(record, false)
+    record.cancelGrace?.()
+    this.subscriptions.remove(packageName)
+    this.display.forget(packageName)
+    this.publishState()
+    void this.service.directory.appStopped(this.session.userId, packageName)
+    await postWebhook(record.entry.webhookUrl, {
+      type: 'stop_request',
+      sessionId: this.appSessionId(packageName),
+      userId: this.session.userId,
+      reason: 'user_stopped',
+      timestamp: new Date().toISOString()
+    }, { deadline: Date.now() + STOP_WEBHOOK_TIMEOUT_MS, retries: 0, signal: this.aborts.signal })
+    this.endSocket(record, 'App stopped')
+    this.service.notify(o => o.stopped?.(packageName))
+  }
+
+  private async restoreRunningApps (): Promise<void> {
+    const running = await this.service.directory.runningApps(this.session.userId)
+    await Promise.all(running.map(async packageName => await this.start(packageName, 'restore')))
+  }
+
+  /** Send the webhook and wait for the app's init, bounded by APP_START_TIMEOUT_MS (a retry does not extend it). */
+  private async begin (record: AppRecord, reason: StartReason): Promise<boolean> {
+    const packageName = record.entry.packageName
+    let settle: (started: boolean) => void = () => {}
+    const promise = new Promise<boolean>(resolve => { settle = resolve })
+    const { appStartTimeoutMs } = this.service.config
+    const cancelTimer = this.res.timeout(() => this.failStart(record, 'timeout'), appStartTimeoutMs)
+    const pending: PendingStart = { promise, settle, cancelTimer, reason }
+    record.pending = pending
+    record.status = 'loading'
+    this.publishState()
+    this.service.notify(o => o.startRequested?.(packageName, reason))
+
+    const url = this.service.websocketUrl()
+    const result = await postWebhook(record.entry.webhookUrl, {
+      type: 'session_request',
+      sessionId: this.appSessionId(packageName),
+      userId: this.session.userId,
+      timestamp: new Date().toISOString(),
+      mentraOSWebsocketUrl: url,
+      augmentOSWebsocketUrl: url
+    }, { deadline: Date.now() + appStartTimeoutMs, signal: this.aborts.signal })
+    // The SDK answers its webhook only after its socket is acknowledged, so an answer
+    // (good or bad) may come after the start succeeded: only a still-pending start fails here.
+    if (!result.ok && record.pending === pending) {
+      this.session.log.warn({ packageName, status: result.status, error: result.error }, 'app webhook failed')
+      this.failStart(record, 'webhook')
+    }
+    return await promise
+  }
+
+  private failStart (record: AppRecord, failure: StartFailure): void {
+    const packageName = record.entry.packageName
+    if (this.apps.get(packageName) !== record || record.status !== 'loading') return
+    this.apps.delete(packageName)
+    this.settle(record, false)
+    this.subscriptions.remove(packageName)
+    this.publishState()
+    void this.service.directory.appStartFailed(this.session.userId, packageName)
+    this.service.notify(o => o.startFailed?.(packageName, failure))
+    this.session.log.warn({ packageName, failure }, 'app start failed')
+  }
+
+  private settle (record: AppRecord, started: boolean): void {
+    const pending = record.pending
+    if (pending === null) return
+    record.pending = null
+    pending.cancelTimer()
+    pending.settle(started)
+  }
+
+  // ---- app sockets ----
+
+  accept (packageName: string, connection: AppConnection): boolean {
+    const record = this.apps.get(packageName)
+    if (record === undefined || this.disposed) return false
+    const previous = record.connection
+    if (previous !== null && previous !== connection) {
+      // The same init on a new socket (the SDK reconnecting): the old one is deaf, then closed.
+      previous.unbind()
+      previous.close(CloseCode.NORMAL, 'replaced')
+    }
+    record.cancelGrace?.()
+    record.cancelGrace = null
+    record.connection = connection
+    connection.packageName = packageName
+    connection.appSessionId = this.appSessionId(packageName)
+    connection.send({
+      type: 'tpa_connection_ack',
+      sessionId: connection.appSessionId,
+      settings: [],
+      mentraosSettings: {},
+      capabilities: CAPABILITIES,
+      timestamp: new Date().toISOString()
+    })
+    connection.bind(this.sinkFor(record))
+    const pending = record.pending
+    record.status = 'running'
+    if (pending !== null) {
+      record.startedAt = Date.now()
+      this.settle(record, true)
+      void this.service.directory.appStarted(this.session.userId, packageName)
+      this.service.notify(o => o.started?.(packageName, pending.reason))
+      this.publishState()
+    }
+    return true
+  }
+
+  sendData (packageName: string, streamType: string, data: unknown): void {
+    const connection = this.apps.get(packageName)?.connection
+    if (connection == null) return
+    connection.send({
+      type: 'data_stream',
+      sessionId: connection.appSessionId,
+      streamType,
+      data,
+      timestamp: new Date().toISOString()
+    })
+  }
+
+  sendAudio (packageName: string, data: Buffer): void {
+    const connection = this.apps.get(packageName)?.connection
+    if (connection == null) return
+    if (!connection.sendDroppable(data)) this.service.notify(o => o.audioDropped?.(packageName))
+  }
+
+  private sinkFor (record: AppRecord): AppConnectionSink {
+    return {
+      onText: (connection, text) => this.onAppText(record, connection, text),
+      onBinary: (connection) => this.reject(connection, 'INVALID_MESSAGE', 'apps send no binary frames'),
+      onClose: (connection) => this.onAppClosed(record, connection)
+    }
+  }
+
+  private onAppText (record: AppRecord, connection: AppConnection, text: string): void {
+    const packageName = record.entry.packageName
+    // A stopping app's last words change nothing.
+    if (this.apps.get(packageName) !== record) return
+    const parsed = parseAppFrame(text)
+    if (!parsed.ok) {
+      this.reject(connection, parsed.code, parsed.message)
+      return
+    }
+    const message = parsed.message
+    switch (message.type) {
+      case 'tpa_connection_init':
+        this.reject(connection, 'INVALID_MESSAGE', 'already initialised')
+        return
+      case 'subscription_update':
+        if (message.packageName !== undefined && message.packageName !== packageName) {
+          this.reject(connection, 'INVALID_MESSAGE', 'packageName does not match this connection')
+          return
+        }
+        this.subscriptions.set(packageName, message.subscriptions)
+        this.publishState()
+        return
+      case 'display_event':
+        this.display.show(packageName, message as AppDisplayEvent)
+        return
+      default:
+        // A MentraOS app message Tether does not act on (photos, audio playback, dashboard...).
+        this.session.log.debug({ packageName, type: message.type }, 'app message ignored')
+    }
+  }
+
+  private reject (connection: AppConnection, code: string, message: string): void {
+    connection.send({ type: 'error', code, message, timestamp: new Date().toISOString() })
+    if (connection.recordBadFrame()) connection.close(CloseCode.POLICY_VIOLATION, 'too many bad frames')
+  }
+
+  /** An app socket closed: if the server did not ask for it, the app has APP_GRACE_PERIOD_MS to come back. */
+  private onAppClosed (record: AppRecord, connection: AppConnection): void {
+    if (record.connection !== connection) return
+    record.connection = null
+    if (connection.cause === 'server' || this.apps.get(record.entry.packageName) !== record) return
+    record.status = 'reconnecting'
+    record.cancelGrace = this.res.timeout(() => {
+      record.cancelGrace = null
+      if (this.apps.get(record.entry.packageName) !== record || record.status !== 'reconnecting') return
+      record.restarts += 1
+      void this.begin(record, 'restart')
+    }, this.service.config.appGracePeriodMs)
+  }
+
+  /** Tell the app it is over and close its socket with 1000 and the reason. */
+  private endSocket (record: AppRecord, reason: 'App stopped' | 'User session ended'): void {
+    const connection = record.connection
+    record.connection = null
+    if (connection === null) return
+    connection.unbind()
+    connection.send({ type: 'app_stopped', reason, timestamp: new Date().toISOString() })
+    connection.close(CloseCode.NORMAL, reason)
+  }
+
+  private appSessionId (packageName: string): string {
+    let id = this.appSessionIds.get(packageName)
+    if (id === undefined) {
+      id = randomUUID()
+      this.appSessionIds.set(packageName, id)
+      this.service.slots.set(id, { packageName, endpoint: this })
+    }
+    return id
+  }
+
+  private publishState (): void {
+    this.session.send({ type: 'app_state_change', userSession: this.session.view(), timestamp: new Date().toISOString() })
+  }
+}

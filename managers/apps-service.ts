@@ -1,0 +1,77 @@
+/**
+ * What every session's app managers share on one node: the catalogue, the
+ * directory, the index from opaque app session ids to their owner, the URL apps
+ * connect back to, and observers (metrics). No Fastify here.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { AppEntry, AppsCatalogue } from '../plugins/apps-catalogue.js'
+import type { Log } from '../sessions/log.js'
+import type { SessionDirectory } from '../sessions/session-directory.js'
+import type { AppConnection } from '../sessions/app-connection.js'
+
+export type StartReason = 'user' | 'restore' | 'restart'
+export type StartFailure = 'timeout' | 'webhook' | 'session_ended'
+
+export interface AppsObserver {
+  startRequested?: (packageName: string, reason: StartReason) => void
+  started?: (packageName: string, reason: StartReason) => void
+  startFailed?: (packageName: string, failure: StartFailure) => void
+  stopped?: (packageName: string) => void
+  relayed?: (stream: string) => void
+  audioDropped?: (packageName: string) => void
+}
+
+/** The side of an AppManager that /app-ws talks to. */
+export interface AppEndpoint {
+  /** Take an app socket whose init named this endpoint's session; false when the app is not started. */
+  accept: (packageName: string, connection: AppConnection) => boolean
+}
+
+export interface AppSlot { readonly packageName: string, readonly endpoint: AppEndpoint }
+
+export interface AppsConfig {
+  appStartTimeoutMs: number
+  appGracePeriodMs: number
+}
+
+const ZERO_DIGEST = Buffer.alloc(32)
+
+export class AppsService {
+  /** Opaque app session id -> the session and app it stands for. Never parsed. */
+  readonly slots = new Map<string, AppSlot>()
+  private readonly observers: AppsObserver[] = []
+
+  constructor (
+    readonly catalogue: AppsCatalogue,
+    readonly directory: SessionDirectory,
+    readonly config: AppsConfig,
+    readonly log: Log,
+    private readonly publicUrl: () => string
+  ) {}
+
+  /** `PUBLIC_URL` with http(s) turned into ws(s), plus /app-ws. */
+  websocketUrl (): string {
+    return `${this.publicUrl().replace(/^http/, 'ws')}/app-ws`
+  }
+
+  /** The catalogue entry when the key's sha256 matches it; compared in constant time, unknown apps included. */
+  verifyKey (packageName: string, apiKey: string): AppEntry | null {
+    const entry = this.catalogue.get(packageName)
+    const given = createHash('sha256').update(apiKey, 'utf8').digest()
+    const expected = entry === undefined ? ZERO_DIGEST : Buffer.from(entry.apiKeySha256, 'hex')
+    const matches = timingSafeEqual(given, expected)
+    return entry !== undefined && matches ? entry : null
+  }
+
+  observe (observer: AppsObserver): void { this.observers.push(observer) }
+
+  notify (call: (observer: AppsObserver) => void): void {
+    for (const observer of this.observers) {
+      try {
+        call(observer)
+      } catch (error) {
+        this.log.error({ err: error }, 'apps observer failed')
+      }
+    }
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Local transcripts from the glasses (PROTOCOL 1.4): relayed to
+ * `transcription:<lang>` subscribers in the shape the SDK's onTranscription
+ * handlers read. Counting lives in SessionMetrics.
+ */
+import type { GlassesMessage } from '../protocol/glasses-messages.js'
+import type { Manager } from '../sessions/manager.js'
+import { DEFAULT_LANGUAGE, keysOf } from './streams.js'
+import type { SubscriptionManager } from './subscription-manager.js'
+
+export class TranscriptManager implements Manager {
+  readonly name = 'transcripts'
+  private relayed = 0
+  private languages = new Set<string>()
+
+  constructor (private readonly subscriptions: SubscriptionManager) {}
+
+  handle (message: GlassesMessage): boolean {
+    if (message.type !== 'local_transcription') return false
+    const language = message.transcribeLanguage ?? DEFAULT_LANGUAGE
+    this.languages.add(language)
+    this.relayed += this.subscriptions.relay(keysOf(message), {
+      type: 'transcription',
+      text: message.text,
+      isFinal: message.isFinal,
+      transcribeLanguage: language,
+      startTime: message.startTime ?? Date.now(),
+      endTime: message.endTime ?? Date.now()
+    })
+    return true
+  }
+
+  snapshot (): unknown {
+    return { relayed: this.relayed, languages: [...this.languages] }
+  }
+
+  dispose (): void { this.languages.clear() }
+}

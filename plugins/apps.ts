@@ -1,0 +1,24 @@
+/**
+ * The node's app services as `fastify.apps`: catalogue, directory, app session
+ * index and the public URL apps connect back to.
+ */
+import fp from 'fastify-plugin'
+import type { Config } from '../config.js'
+import { AppsService } from '../managers/apps-service.js'
+import { MemorySessionDirectory, type SessionDirectory } from '../sessions/session-directory.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { apps: AppsService }
+}
+
+export default fp<{ config: Config, directory?: SessionDirectory }>(async function appsPlugin (fastify, { config, directory }) {
+  // Without PUBLIC_URL, apps are sent to the address this server really listens on.
+  const publicUrl = (): string => {
+    if (config.publicUrl !== null) return config.publicUrl
+    const address = fastify.server.address()
+    const port = typeof address === 'object' && address !== null ? address.port : config.port
+    return `http://${config.host}:${port}`
+  }
+  const service = new AppsService(fastify.appsCatalogue, directory ?? new MemorySessionDirectory(), config, fastify.log, publicUrl)
+  fastify.decorate('apps', service)
+}, { name: 'tether-apps', dependencies: ['tether-apps-catalogue'] })
