@@ -46,7 +46,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     // Tether answers draining itself (/ready 503, upgrades 503 SHUTTING_DOWN) with documented bodies.
     return503OnClosing: false,
     // Long enough for any userId (254) so the schema, not the router, answers a bad one with 400.
-    maxParamLength: 512,
+    routerOptions: { maxParamLength: 512 },
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
