@@ -2,9 +2,11 @@
  * A tiny glasses client for the README's try-out: connects, prints every message,
  * answers the heartbeat, and drops/reconnects on a key press (or on a timer with
  * --drop-after-ms). Keys: d = drop (server sees 1006, session enters grace),
- * r = reconnect, b = button press, q = quit.
+ * r = reconnect, b = button press, a = start the app, s = stop the app,
+ * t = send a transcript, q = quit.
  *
- *   npm run glasses -- --token <JWT> [--url ws://127.0.0.1:8002/glasses-ws] [--drop-after-ms N] [--reconnect-after-ms N]
+ *   npm run glasses -- --token <JWT> [--url ws://127.0.0.1:8002/glasses-ws] [--app com.example.counter]
+ *                      [--start-app] [--drop-after-ms N] [--reconnect-after-ms N]
  */
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
@@ -14,7 +16,9 @@ const { values } = parseArgs({
     url: { type: 'string', default: 'ws://127.0.0.1:8002/glasses-ws' },
     token: { type: 'string' },
     'drop-after-ms': { type: 'string' },
-    'reconnect-after-ms': { type: 'string', default: '1000' }
+    'reconnect-after-ms': { type: 'string', default: '1000' },
+    app: { type: 'string', default: 'com.example.counter' },
+    'start-app': { type: 'boolean', default: false }
   }
 })
 
@@ -28,6 +32,7 @@ let socket: WebSocket | null = null
 let quitting = false
 let reconnectTimer: NodeJS.Timeout | null = null
 let dropped = false
+let appStartSent = false
 
 function print (line: string): void { process.stdout.write(`${new Date().toISOString()} ${line}\n`) }
 
@@ -36,7 +41,13 @@ function connect (): void {
   reconnectTimer = null
   const ws = new WebSocket(values.url, { headers: { authorization: `Bearer ${token}` } })
   socket = ws
-  ws.on('open', () => print('open'))
+  ws.on('open', () => {
+    print('open')
+    if (values['start-app'] && !appStartSent) {
+      appStartSent = true
+      send({ type: 'start_app', packageName: values.app })
+    }
+  })
   ws.on('message', (data, isBinary) => {
     const text = isBinary ? `<binary ${(data as Buffer).length} bytes>` : data.toString()
     print(`<- ${text}`)
@@ -79,9 +90,12 @@ if (process.stdin.isTTY) {
     if (k === 'd') drop()
     else if (k === 'r' && socket?.readyState !== WebSocket.OPEN) connect()
     else if (k === 'b') send({ type: 'button_press', buttonId: 'main', pressType: 'short' })
+    else if (k === 'a') send({ type: 'start_app', packageName: values.app })
+    else if (k === 's') send({ type: 'stop_app', packageName: values.app })
+    else if (k === 't') send({ type: 'local_transcription', text: 'hello from the glasses', isFinal: true, transcribeLanguage: 'en-US' })
     else if (k === 'q' || k === '\u0003') { quitting = true; socket?.close(1000); process.exit(0) }
   })
-  print('keys: d = drop, r = reconnect now, b = button press, q = quit')
+  print('keys: d = drop, r = reconnect now, b = button press, a/s = start/stop the app, t = transcript, q = quit')
 }
 
 process.on('SIGINT', () => { quitting = true; socket?.close(1000); process.exit(0) })
