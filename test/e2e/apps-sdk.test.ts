@@ -161,3 +161,19 @@ t.test('a fresh session restarts the apps its user had running; a stopped app is
   t.equal(sdk.app.sessions.length, 2, 'not restarted after a stop_app')
 })
 
+
+t.test('an SDK app holding the wrong API key is refused and its start fails', async t => {
+  const sdk = await startSdkApp(t, 'com.example.recorder')
+  const appsFile = writeCatalogue(t.testdir(), [{ ...sdk, apiKey: 'the-key-tether-knows' }])
+  const server = await startServer(t, { appsFile, appStartTimeoutMs: 800 })
+  const { client } = await connectAcked(t, server, 'wrongkey@example.com')
+  client.send({ type: 'start_app', packageName: sdk.packageName })
+  await eventually(() => {
+    const last = client.messages.filter(m => m.type === 'app_state_change').at(-1)?.userSession as { loadingApps: string[] } | undefined
+    return client.count('app_state_change') >= 2 && last?.loadingApps.length === 0
+  }, 'start failed', 3000)
+  t.equal(sdk.app.sessions.length, 0, 'onSession never ran')
+  const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text()
+  t.match(metrics, /tether_app_init_refusals_total\{code="INVALID_API_KEY"\} 1/)
+  t.same(server.app.sessions.get('wrongkey@example.com')?.view().activeAppSessions, [])
+})
