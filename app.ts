@@ -15,6 +15,7 @@ import authPlugin from './plugins/auth.js'
 import openapiPlugin from './plugins/openapi.js'
 import metricsPlugin from './plugins/metrics.js'
 import registryPlugin from './plugins/registry.js'
+import upgradeGuardPlugin from './plugins/upgrade-guard.js'
 import adminPageRoutes from './routes/admin-page.js'
 import appWsRoutes from './routes/app-ws.js'
 import glassesWsRoutes from './routes/glasses-ws.js'
@@ -76,9 +77,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(openapiPlugin)
   // An upgrade aimed at a route that is not a WebSocket route is answered 404 before
   // anything upgrades (and before @fastify/websocket would log its raw URL).
+  // A draining node refuses every upgrade at once, before any other check (DESIGN "Shutdown").
   app.addHook('onRequest', async (request, reply) => {
-    if (request.ws && request.routeOptions.config.websocketRoute !== true) {
+    if (!request.ws) return
+    if (request.routeOptions.config.websocketRoute !== true) {
       await reply.code(404).header('connection', 'close').send({ statusCode: 404, error: 'Not Found', message: 'no WebSocket here' })
+    } else if (app.sessions.isDraining) {
+      await app.upgradeGuard.refuse(request, reply, 503, 'SHUTTING_DOWN', 'node is draining: reconnect')
     }
   })
 
@@ -92,6 +97,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     managerFactories: [...(options.managerFactories ?? []), appManagers(app.apps)]
   })
   await app.register(metricsPlugin)
+
+  await app.register(upgradeGuardPlugin, { config })
 
   await app.register(healthRoutes)
   await app.register(metricsRoutes)

@@ -23,6 +23,13 @@ export const EnvSchema = Type.Object({
   MAX_MESSAGE_BYTES: Type.Integer({ minimum: 1024, default: 1024 * 1024 }),
   MAX_BUFFERED_BYTES: Type.Integer({ minimum: 1024, default: 4 * 1024 * 1024 }),
   MAX_BAD_FRAMES: Type.Integer({ minimum: 0, default: 20 }),
+  MAX_JSON_DEPTH: Type.Integer({ minimum: 2, maximum: 1000, default: 32 }),
+  UPGRADE_RATE_LIMIT: Type.Integer({ minimum: 1, default: 100 }),
+  UPGRADE_RATE_WINDOW_MS: Ms(10_000),
+  USER_CONNECTS_PER_MINUTE: Type.Integer({ minimum: 1, default: 30 }),
+  ALLOWED_ORIGINS: Type.String({ default: '' }),
+  DRAIN_BATCH_SIZE: Type.Integer({ minimum: 1, default: 500 }),
+  DRAIN_BATCH_INTERVAL_MS: Ms(50, 0),
   MANAGER_DISPOSE_TIMEOUT_MS: Ms(2000),
   SHUTDOWN_TIMEOUT_MS: Ms(10_000),
   ADMIN_FEED_INTERVAL_MS: Ms(1000, 50),
@@ -56,6 +63,19 @@ export interface Config {
   maxMessageBytes: number
   maxBufferedBytes: number
   maxBadFrames: number
+  /** Deepest nesting of objects and arrays accepted in a JSON frame. */
+  maxJsonDepth: number
+  /** Upgrades per client address per window (glasses and apps together), then 429. */
+  upgradeRateLimit: number
+  upgradeRateWindowMs: number
+  /** Glasses connections per user per minute, then 429 for the rest of that minute. */
+  userConnectsPerMinute: number
+  /** Origins browsers may connect from; empty: any. Requests without an Origin (native clients) always pass. */
+  allowedOrigins: ReadonlySet<string>
+  /** Shutdown closes sessions this many at a time, */
+  drainBatchSize: number
+  /** with this pause between batches (shortened when the budget would not allow it). */
+  drainBatchIntervalMs: number
   managerDisposeTimeoutMs: number
   shutdownTimeoutMs: number
   /** How often the admin page's live feed pushes a snapshot even when nothing changed. */
@@ -124,6 +144,13 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     maxMessageBytes: parsed.MAX_MESSAGE_BYTES,
     maxBufferedBytes: parsed.MAX_BUFFERED_BYTES,
     maxBadFrames: parsed.MAX_BAD_FRAMES,
+    maxJsonDepth: parsed.MAX_JSON_DEPTH,
+    upgradeRateLimit: parsed.UPGRADE_RATE_LIMIT,
+    upgradeRateWindowMs: parsed.UPGRADE_RATE_WINDOW_MS,
+    userConnectsPerMinute: parsed.USER_CONNECTS_PER_MINUTE,
+    allowedOrigins: new Set(parsed.ALLOWED_ORIGINS.split(',').map(o => o.trim().replace(/\/+$/, '').toLowerCase()).filter(Boolean)),
+    drainBatchSize: parsed.DRAIN_BATCH_SIZE,
+    drainBatchIntervalMs: parsed.DRAIN_BATCH_INTERVAL_MS,
     managerDisposeTimeoutMs: parsed.MANAGER_DISPOSE_TIMEOUT_MS,
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
     adminFeedIntervalMs: parsed.ADMIN_FEED_INTERVAL_MS,

@@ -296,7 +296,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
     const packageName = record.entry.packageName
     // A stopping app's last words change nothing.
     if (this.apps.get(packageName) !== record) return
-    const parsed = parseAppFrame(text)
+    const parsed = parseAppFrame(text, this.service.config.maxJsonDepth)
     if (!parsed.ok) {
       this.reject(connection, parsed.code, parsed.message)
       return

@@ -32,6 +32,7 @@ export interface AppSlot { readonly packageName: string, readonly endpoint: AppE
 export interface AppsConfig {
   appStartTimeoutMs: number
   appGracePeriodMs: number
+  maxJsonDepth: number
 }
 
 const ZERO_DIGEST = Buffer.alloc(32)

@@ -48,7 +48,7 @@ function identityOf (claims: TokenClaims): GlassesIdentity {
   const email = typeof claims.email === 'string' ? claims.email.trim().toLowerCase() : ''
   if (email === '') throw new TokenRejectedError('token has no email claim')
   if (typeof claims.sub !== 'string' || claims.sub === '') throw new TokenRejectedError('token has no sub claim')
-  return { userId: email, subject: claims.sub }
+  return { userId: email, subject: claims.sub, expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : null }
 }
 
 export default fp<{ config: Config }>(async function authPlugin (fastify, { config }) {

@@ -29,11 +29,55 @@ function hasForbiddenKey (value: unknown): boolean {
   return false
 }
 
+/** Deepest nesting accepted unless the caller says otherwise (MAX_JSON_DEPTH). */
+export const DEFAULT_MAX_JSON_DEPTH = 32
+
+/** True when the text holds at least `count` opening brackets: cheap, native indexOf. */
+function hasOpenings (text: string, count: number): boolean {
+  let found = 0
+  for (const bracket of ['{', '[']) {
+    let at = text.indexOf(bracket)
+    while (at >= 0) {
+      if (++found >= count) return true
+      at = text.indexOf(bracket, at + 1)
+    }
+  }
+  return false
+}
+
+/**
+ * True when objects and arrays nest deeper than `maxDepth`. Checked on the raw
+ * text, before JSON.parse builds anything; texts with too few brackets to be
+ * that deep (nearly all) skip the scan.
+ */
+export function nestsDeeperThan (text: string, maxDepth: number): boolean {
+  if (!hasOpenings(text, maxDepth + 1)) return false
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) {
+      inString = true
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > maxDepth) return true
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--
+    }
+  }
+  return false
+}
+
 /** A parsed JSON object that carries a string `type`. */
 export interface TypedObject { type: string, [key: string]: unknown }
 
 /** Parse text as a JSON object with a string `type`; shared by glasses and (later) app sockets. */
-export function parseJsonObject (text: string): ParseResult<TypedObject> {
+export function parseJsonObject (text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH): ParseResult<TypedObject> {
+  if (nestsDeeperThan(text, maxDepth)) {
+    return { ok: false, code: 'INVALID_MESSAGE', message: `message nests deeper than ${maxDepth} levels` }
+  }
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -83,15 +127,15 @@ export function validateTyped<M> (validators: Map<string, Validator>, value: Typ
 }
 
 /** Parse and validate one glasses text frame. */
-export function parseGlassesFrame (text: string): ParseResult<GlassesMessage> {
-  const parsed = parseJsonObject(text)
+export function parseGlassesFrame (text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH): ParseResult<GlassesMessage> {
+  const parsed = parseJsonObject(text, maxDepth)
   if (!parsed.ok) return parsed
   return validateTyped<GlassesMessage>(glassesValidators, parsed.message)
 }
 
 /** Parse and validate one app text frame. */
-export function parseAppFrame (text: string): ParseResult<AppMessage> {
-  const parsed = parseJsonObject(text)
+export function parseAppFrame (text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH): ParseResult<AppMessage> {
+  const parsed = parseJsonObject(text, maxDepth)
   if (!parsed.ok) return parsed
   return validateTyped<AppMessage>(appValidators, parsed.message)
 }

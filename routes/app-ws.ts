@@ -40,7 +40,15 @@ const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fast
     }
   }
 
-  fastify.get('/app-ws', { websocket: true, config: { websocketRoute: true } }, (socket) => {
+  fastify.get('/app-ws', {
+    websocket: true,
+    config: { websocketRoute: true },
+    onRequest: async (request, reply) => {
+      if (!request.ws) return
+      await fastify.upgradeGuard.addressLimit.call(fastify, request, reply)
+      await fastify.upgradeGuard.refuseOrigin(request, reply)
+    }
+  }, (socket) => {
     const connection = new AppConnection(socket, config, {
       onCloseSent: code => fastify.serviceMetrics.appCloseCodesSent.inc({ code })
     })
@@ -51,7 +59,7 @@ const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fast
     connection.bind({
       onText (channel, text) {
         clearTimeout(timer)
-        const parsed = parseAppFrame(text)
+        const parsed = parseAppFrame(text, config.maxJsonDepth)
         if (!parsed.ok || parsed.message.type !== 'tpa_connection_init') {
           refuse(channel, 'INVALID_INIT', 'the first message must be a valid tpa_connection_init')
           return

@@ -8,7 +8,6 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type {} from '@fastify/websocket'
 import type { Config } from '../config.js'
 import { CloseCode } from '../protocol/close-codes.js'
-import type { ConnectionErrorCode } from '../protocol/error-codes.js'
 import { bearerToken } from '../plugins/auth.js'
 import { GlassesConnection, type GlassesIdentity } from '../sessions/glasses-connection.js'
 import { RegistryDrainingError } from '../sessions/session-registry.js'
@@ -22,33 +21,27 @@ const Query = Type.Object({ token: Type.Optional(Type.String()) })
 export default (async function glassesWsRoutes (fastify, { config }) {
   fastify.decorateRequest('glassesIdentity', null)
 
-  async function refuse (request: FastifyRequest, reply: FastifyReply, status: 401 | 503, code: ConnectionErrorCode,
-    message: string): Promise<void> {
-    fastify.serviceMetrics.upgradeRejections.inc({ status, code })
-    request.log.info({ status, code }, 'glasses upgrade refused')
-    await reply.code(status).header('connection', 'close').send({
-      type: 'connection_error', code, message, timestamp: new Date().toISOString()
-    })
-  }
+  const guard = fastify.upgradeGuard
 
+  /** PROTOCOL 1.1: the address limit, the origin, the token (header, then query), then the per-user limit. */
   async function authenticateUpgrade (request: FastifyRequest<{ Querystring: { token?: string } }>,
     reply: FastifyReply): Promise<void> {
     // A plain GET (no upgrade) falls through to @fastify/websocket's 404.
     if (!request.ws) return
-    if (fastify.sessions.isDraining) {
-      await refuse(request, reply, 503, 'SHUTTING_DOWN', 'node is draining: reconnect')
-      return
-    }
+    await guard.addressLimit.call(fastify, request, reply)
+    if (await guard.refuseOrigin(request, reply)) return
     const token = bearerToken(request.headers.authorization) ?? request.query.token
     if (token === undefined || token === '') {
-      await refuse(request, reply, 401, 'NO_TOKEN', 'a token is required')
+      await guard.refuse(request, reply, 401, 'NO_TOKEN', 'a token is required')
       return
     }
     try {
       request.glassesIdentity = fastify.verifyGlassesToken(token)
     } catch {
-      await refuse(request, reply, 401, 'INVALID_TOKEN', 'the token is not valid')
+      await guard.refuse(request, reply, 401, 'INVALID_TOKEN', 'the token is not valid')
+      return
     }
+    await guard.userLimit(request, reply)
   }
 
   fastify.get('/glasses-ws', {

@@ -8,6 +8,8 @@ export interface GlassesIdentity {
   userId: string
   /** The `sub` claim, recorded for audit. */
   subject: string
+  /** When the token stops being valid (its `exp`), or null when it has none. */
+  expiresAt: number | null
 }
 
 export type ConnectionSink = ChannelSink<GlassesConnection>

@@ -2,5 +2,5 @@ import type { Config } from '../config.js'
 
 /** The part of the configuration a session and its managers read. */
 export type SessionConfig = Pick<Config,
-  'gracePeriodMs' | 'pingIntervalMs' | 'silenceTimeoutMs' | 'maxBadFrames' | 'maxBufferedBytes' |
-  'managerDisposeTimeoutMs' | 'nodeId'>
+  'gracePeriodMs' | 'pingIntervalMs' | 'silenceTimeoutMs' | 'maxBadFrames' | 'maxBufferedBytes' | 'maxJsonDepth' |
+  'managerDisposeTimeoutMs' | 'nodeId' | 'tokenClockToleranceMs'>

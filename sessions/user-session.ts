@@ -12,6 +12,7 @@ import { parseGlassesFrame } from '../protocol/parse-frame.js'
 import type { ConnectionAck, ServerMessage, UserSessionView } from '../protocol/server-messages.js'
 import { HeartbeatManager } from '../managers/heartbeat-manager.js'
 import { SessionMetrics } from '../managers/session-metrics.js'
+import { TokenExpiryManager } from '../managers/token-expiry-manager.js'
 import { disposeManagers, type DisposeFailure } from './dispose-managers.js'
 import type { ConnectionSink, GlassesConnection } from './glasses-connection.js'
 import {
@@ -99,6 +100,7 @@ export class UserSession implements ConnectionSink {
     }
     this.managers = [
       new HeartbeatManager(this.context),
+      new TokenExpiryManager(this.context),
       this.metrics,
       ...options.managerFactories.flatMap(factory => factory(this.context))
     ]
@@ -196,7 +198,7 @@ export class UserSession implements ConnectionSink {
 
   onText (connection: GlassesConnection, text: string, bytes: number): void {
     if (connection !== this.connection) return
-    const parsed = parseGlassesFrame(text)
+    const parsed = parseGlassesFrame(text, this.options.config.maxJsonDepth)
     this.options.hooks.traffic('in', parsed.ok ? parsed.message.type : 'invalid', bytes)
     if (!parsed.ok) {
       this.metrics.recordRejected()

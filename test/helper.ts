@@ -21,7 +21,9 @@ export function testConfig (overrides: Partial<Config> = {}): Config {
     ADMIN_EMAILS: ADMIN,
     LOG_LEVEL: 'silent',
     PORT: '0',
-    NODE_ID: 'test-node'
+    NODE_ID: 'test-node',
+    // Every test connects from 127.0.0.1; the per-address limit has its own test.
+    UPGRADE_RATE_LIMIT: '100000'
   })
   return { ...base, ...overrides }
 }

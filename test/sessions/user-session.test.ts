@@ -19,6 +19,8 @@ const config: SessionConfig = {
   silenceTimeoutMs: 30_000,
   maxBadFrames: 3,
   maxBufferedBytes: 1 << 20,
+  maxJsonDepth: 32,
+  tokenClockToleranceMs: 0,
   managerDisposeTimeoutMs: 100,
   nodeId: 'unit'
 }
@@ -37,7 +39,7 @@ async function socketServer (t: Teardown) {
       t.teardown(() => ws.terminate())
       const [socket] = await accepted
       await once(ws, 'open')
-      return { connection: new GlassesConnection(socket, { userId, subject: 's' }, config), client }
+      return { connection: new GlassesConnection(socket, { userId, subject: 's', expiresAt: null }, config), client }
     }
   }
 }

@@ -1,0 +1,46 @@
+/** Upgrade limits (issue 5): per address before any token check, per user after it, and browser origins. */
+import t from 'tap'
+import { connectAcked, glassesToken, refusedUpgrade, startServer } from '../helper.js'
+
+t.test('more than UPGRADE_RATE_LIMIT upgrades from one address in the window: 429 RATE_LIMITED', async t => {
+  const server = await startServer(t, { upgradeRateLimit: 5, upgradeRateWindowMs: 60_000 })
+  for (let i = 0; i < 3; i++) await connectAcked(t, server, `addr${i}@example.com`)
+  for (let i = 0; i < 2; i++) t.equal((await refusedUpgrade(server, {})).status, 401, 'bad tokens count too')
+  const limited = await refusedUpgrade(server, { authorization: `Bearer ${glassesToken('addr9@example.com')}` })
+  t.equal(limited.status, 429)
+  t.match(limited.body, { type: 'connection_error', code: 'RATE_LIMITED', message: String, timestamp: String })
+  const garbage = await refusedUpgrade(server, { authorization: 'Bearer garbage' })
+  t.equal(garbage.status, 429, 'counted before the token is verified')
+  const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text()
+  t.match(metrics, /tether_upgrade_rejections_total\{status="429",code="RATE_LIMITED"\} 2/)
+  t.equal((await fetch(`${server.httpUrl}/health`)).status, 200, 'plain HTTP is not limited')
+})
+
+t.test('a user flapping past USER_CONNECTS_PER_MINUTE gets 429; ten quick reconnects are fine', async t => {
+  const server = await startServer(t, { userConnectsPerMinute: 12 })
+  for (let i = 0; i < 10; i++) {
+    const { client } = await connectAcked(t, server, 'flap@example.com')
+    client.terminate()
+  }
+  await connectAcked(t, server, 'flap@example.com')
+  await connectAcked(t, server, 'flap@example.com')
+  const limited = await refusedUpgrade(server, { authorization: `Bearer ${glassesToken('flap@example.com')}` })
+  t.equal(limited.status, 429)
+  t.equal(limited.body.code, 'RATE_LIMITED')
+  await connectAcked(t, server, 'other@example.com')
+  t.pass('another user from the same address is still served')
+})
+
+t.test('ALLOWED_ORIGINS: listed origins and native clients pass, others get 403', async t => {
+  const server = await startServer(t, { allowedOrigins: new Set(['https://app.example.com']) })
+  const token = glassesToken('origin@example.com')
+  const refused = await refusedUpgrade(server, { authorization: `Bearer ${token}`, origin: 'https://evil.example.net' })
+  t.equal(refused.status, 403)
+  t.equal(refused.body.code, 'ORIGIN_NOT_ALLOWED')
+  await connectAcked(t, server, 'native@example.com')
+  const { default: WebSocket } = await import('ws')
+  const ws = new WebSocket(`${server.wsUrl}/glasses-ws`, { headers: { authorization: `Bearer ${token}` }, origin: 'https://APP.example.com/' })
+  t.teardown(() => ws.terminate())
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
+  t.pass('an allowed origin connects (case and trailing slash ignored)')
+})
