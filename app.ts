@@ -68,7 +68,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     // Shutdown (DESIGN "Shutdown"): dispose every session with `shutdown` (each closes its
     // socket 1001), then close any socket that never reached a session.
     async preClose () {
-      const left = await app.sessions.drain(config.shutdownTimeoutMs)
+      const left = await app.sessions.drain(config.shutdownTimeoutMs,
+        { batchSize: config.drainBatchSize, intervalMs: config.drainBatchIntervalMs })
       if (left > 0) app.log.warn({ left }, 'shutdown budget ran out with sessions still disposing')
       for (const client of app.websocketServer.clients) client.close(CloseCode.GOING_AWAY, CloseReason[CloseCode.GOING_AWAY])
     }

@@ -3,6 +3,7 @@
  * SIGINT/SIGTERM (close-with-grace). Everything testable lives in app.ts.
  */
 import closeWithGrace from 'close-with-grace'
+import type { Logger } from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, DEV_ADMIN_EMAIL, MIN_SECRET_BYTES, loadConfig, type Config } from './config.js'
 import type { TetherApp } from './app.js'
@@ -32,6 +33,10 @@ async function main (): Promise<void> {
     if (err !== undefined) app.log.error({ err }, 'fatal error: shutting down')
     else app.log.info({ signal }, 'shutting down: draining sessions')
     await app.close()
+    // close-with-grace exits the process next: flush the last lifecycle lines first.
+    // Fastify's logger type hides it, but the instance is the pino logger buildApp configured.
+    const logger = app.log as unknown as Logger
+    await new Promise<void>(resolve => { logger.flush(() => resolve()) })
   })
 
   await app.listen({ port: config.port, host: config.host })

@@ -131,17 +131,31 @@ export class SessionRegistry {
   }
 
   /**
-   * Stop taking sessions and dispose every one with `shutdown`, within the budget.
-   * Resolves with the number of sessions still not disposed when the budget ran out.
+   * Stop taking sessions and dispose every one with `shutdown` (each closes its
+   * socket 1001), `batchSize` at a time with `intervalMs` between batches, so a
+   * fleet does not reconnect elsewhere all in the same instant. The pause shrinks
+   * when the batches would not fit in the budget. Resolves with the number of
+   * sessions still not disposed when the budget ran out.
    */
-  async drain (budgetMs: number): Promise<number> {
+  async drain (budgetMs: number, pacing: { batchSize: number, intervalMs: number } = { batchSize: Infinity, intervalMs: 0 }): Promise<number> {
     this.draining = true
-    const disposals = [...this.sessions.values()].map(async session => {
-      const started = await this.lock.run(session.userId, () => ({ disposal: session.dispose('shutdown') }))
-      await started.disposal
-    })
+    const deadline = Date.now() + budgetMs
+    const sessions = [...this.sessions.values()]
+    const batches = Math.ceil(sessions.length / pacing.batchSize)
+    // Leave half the budget for the last batch's disposal.
+    const interval = batches > 1 ? Math.min(pacing.intervalMs, budgetMs / 2 / (batches - 1)) : 0
+    const disposals: Array<Promise<void>> = []
+    for (let start = 0; start < sessions.length; start += pacing.batchSize) {
+      if (start > 0 && interval > 0) await new Promise(resolve => setTimeout(resolve, interval))
+      for (const session of sessions.slice(start, start + pacing.batchSize)) {
+        disposals.push((async () => {
+          const started = await this.lock.run(session.userId, () => ({ disposal: session.dispose('shutdown') }))
+          await started.disposal
+        })())
+      }
+    }
     let timer: NodeJS.Timeout | undefined
-    const outOfTime = new Promise<'timeout'>(resolve => { timer = setTimeout(() => resolve('timeout'), budgetMs) })
+    const outOfTime = new Promise<'timeout'>(resolve => { timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now())) })
     try {
       await Promise.race([Promise.all(disposals), outOfTime])
     } finally {
