@@ -266,16 +266,22 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
     return true
   }
 
-  sendData (packageName: string, streamType: string, data: unknown): void {
+  refused (packageName: string): void {
+    const record = this.apps.get(packageName)
+    if (record !== undefined) this.failStart(record, 'refused')
+  }
+
+  /** Send one `data_stream`; true when it went out (counted as relayed). */
+  sendData (packageName: string, streamType: string, data: unknown): boolean {
     const connection = this.apps.get(packageName)?.connection
-    if (connection == null) return
-    connection.send({
+    if (connection == null) return false
+    return connection.send({
       type: 'data_stream',
       sessionId: connection.appSessionId,
       streamType,
       data,
       timestamp: new Date().toISOString()
-    })
+    }) > 0
   }
 
   sendAudio (packageName: string, data: Buffer): void {
@@ -286,7 +292,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
 
   private sinkFor (record: AppRecord): AppConnectionSink {
     return {
-      onText: (connection, text) => this.onAppText(record, connection, text),
+      onText: (connection, text) => this.guarded(connection, () => this.onAppText(record, connection, text)),
       onBinary: (connection) => this.reject(connection, 'INVALID_MESSAGE', 'apps send no binary frames'),
       onClose: (connection) => this.onAppClosed(record, connection)
     }
@@ -323,16 +329,31 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
     }
   }
 
+  /** An error while handling an app's message ends that app's socket (1011), never the session or the process. */
+  private guarded (connection: AppConnection, work: () => void): void {
+    try {
+      work()
+    } catch (error) {
+      this.session.log.error({ err: error, packageName: connection.packageName }, 'app message handling failed')
+      connection.close(CloseCode.INTERNAL_ERROR)
+    }
+  }
+
   private reject (connection: AppConnection, code: string, message: string): void {
     connection.send({ type: 'error', code, message, timestamp: new Date().toISOString() })
     if (connection.recordBadFrame()) connection.close(CloseCode.POLICY_VIOLATION, 'too many bad frames')
   }
 
-  /** An app socket closed: if the server did not ask for it, the app has APP_GRACE_PERIOD_MS to come back. */
+  /**
+   * An app socket closed without being ended on purpose (stop, session end and
+   * replacement unbind it first): a drop, or a close for misbehaving (1008, 1009,
+   * 4009...). Either way the app has APP_GRACE_PERIOD_MS to come back, then it is
+   * restarted by webhook.
+   */
   private onAppClosed (record: AppRecord, connection: AppConnection): void {
     if (record.connection !== connection) return
     record.connection = null
-    if (connection.cause === 'server' || this.apps.get(record.entry.packageName) !== record) return
+    if (this.apps.get(record.entry.packageName) !== record) return
     record.status = 'reconnecting'
     record.cancelGrace = this.res.timeout(() => {
       record.cancelGrace = null

@@ -10,7 +10,8 @@ import type { SessionDirectory } from '../sessions/session-directory.js'
 import type { AppConnection } from '../sessions/app-connection.js'
 
 export type StartReason = 'user' | 'restore' | 'restart'
-export type StartFailure = 'timeout' | 'webhook' | 'session_ended'
+/** Why a start failed: no init in time, the webhook failed, or the app's init was refused (wrong key). */
+export type StartFailure = 'timeout' | 'webhook' | 'refused'
 
 export interface AppsObserver {
   startRequested?: (packageName: string, reason: StartReason) => void
@@ -25,6 +26,8 @@ export interface AppsObserver {
 export interface AppEndpoint {
   /** Take an app socket whose init named this endpoint's session; false when the app is not started. */
   accept: (packageName: string, connection: AppConnection) => boolean
+  /** The app's init named this session but its key was wrong: a pending start of it fails now. */
+  refused: (packageName: string) => void
 }
 
 export interface AppSlot { readonly packageName: string, readonly endpoint: AppEndpoint }

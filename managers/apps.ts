@@ -17,7 +17,7 @@ export function appManagers (service: AppsService): ManagerFactory {
     // The relays write to app sockets, which the app manager owns; it is built last.
     let apps: AppManager | null = null
     const outlet: AppOutlet = {
-      sendData: (packageName, streamType, data) => apps?.sendData(packageName, streamType, data),
+      sendData: (packageName, streamType, data) => apps?.sendData(packageName, streamType, data) ?? false,
       sendAudio: (packageName, data) => apps?.sendAudio(packageName, data)
     }
     const subscriptions = new SubscriptionManager(outlet, stream => service.notify(o => o.relayed?.(stream)))

@@ -13,7 +13,8 @@ export interface Subscriber { readonly packageName: string, readonly streamType:
 
 /** Where relayed data goes: the session's app manager. */
 export interface AppOutlet {
-  sendData: (packageName: string, streamType: string, data: unknown) => void
+  /** True when the message went out (the app is connected). */
+  sendData: (packageName: string, streamType: string, data: unknown) => boolean
   sendAudio: (packageName: string, data: Buffer) => void
 }
 
@@ -64,7 +65,7 @@ export class SubscriptionManager implements Manager {
     let sent = 0
     for (const key of keys) {
       for (const { packageName, streamType } of this.subscribersOf(key)) {
-        this.outlet.sendData(packageName, streamType, data)
+        if (!this.outlet.sendData(packageName, streamType, data)) continue
         this.relayed(baseStream(key))
         sent += 1
       }

@@ -17,7 +17,12 @@ export default fp<{ config: Config, directory?: SessionDirectory }>(async functi
     if (config.publicUrl !== null) return config.publicUrl
     const address = fastify.server.address()
     const port = typeof address === 'object' && address !== null ? address.port : config.port
-    return `http://${config.host}:${port}`
+    // A wildcard address is no place to connect to; loopback is right for a single host.
+    const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
+    return `http://${host}:${port}`
+  }
+  if (config.publicUrl === null && (config.host === '0.0.0.0' || config.host === '::')) {
+    fastify.log.warn('PUBLIC_URL is not set while listening on all interfaces: apps are told to connect to 127.0.0.1')
   }
   const service = new AppsService(fastify.appsCatalogue, directory ?? new MemorySessionDirectory(), config, fastify.log, publicUrl)
   fastify.decorate('apps', service)

@@ -43,8 +43,15 @@ export function bearerToken (header: string | undefined): string | undefined {
   return match?.[1]
 }
 
+/** Longer tokens are refused unread: a real one is a few hundred bytes. */
+export const MAX_TOKEN_LENGTH = 8192
+
 /** The identity a token names: `email` trimmed and lower-cased is the userId; `sub` is required. */
-function identityOf (claims: TokenClaims): GlassesIdentity {
+function identityOf (claims: TokenClaims, clockToleranceMs: number): GlassesIdentity {
+  // A token issued in the future was minted by a broken or hostile clock.
+  if (typeof claims.iat === 'number' && claims.iat * 1000 > Date.now() + clockToleranceMs) {
+    throw new TokenRejectedError('token issued in the future')
+  }
   const email = typeof claims.email === 'string' ? claims.email.trim().toLowerCase() : ''
   if (email === '') throw new TokenRejectedError('token has no email claim')
   if (typeof claims.sub !== 'string' || claims.sub === '') throw new TokenRejectedError('token has no sub claim')
@@ -63,13 +70,14 @@ export default fp<{ config: Config }>(async function authPlugin (fastify, { conf
   })
 
   fastify.decorate('verifyGlassesToken', function verifyGlassesToken (token: string): GlassesIdentity {
+    if (token.length > MAX_TOKEN_LENGTH) throw new TokenRejectedError('token too long')
     let claims: TokenClaims
     try {
       claims = fastify.jwt.verify<TokenClaims>(token)
     } catch (error) {
       throw new TokenRejectedError((error as Error).message)
     }
-    return identityOf(claims)
+    return identityOf(claims, config.tokenClockToleranceMs)
   })
 
   fastify.decorate('requireAdmin', async function requireAdmin (request: FastifyRequest): Promise<void> {
@@ -77,7 +85,8 @@ export default fp<{ config: Config }>(async function authPlugin (fastify, { conf
     if (token === undefined) throw fastify.httpErrors.unauthorized('admin token required')
     let identity: GlassesIdentity
     try {
-      identity = identityOf(fastify.jwt.verify<TokenClaims>(token))
+      if (token.length > MAX_TOKEN_LENGTH) throw new TokenRejectedError('token too long')
+      identity = identityOf(fastify.jwt.verify<TokenClaims>(token), config.tokenClockToleranceMs)
     } catch {
       throw fastify.httpErrors.unauthorized('invalid admin token')
     }

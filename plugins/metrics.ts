@@ -51,7 +51,7 @@ function createMetrics (registry: Registry, counts: () => { active: number, grac
     }),
     upgradeRejections: new Counter({
       name: 'tether_upgrade_rejections_total',
-      help: 'Glasses upgrades answered with an HTTP error',
+      help: 'WebSocket upgrades (glasses and apps) answered with an HTTP error',
       labelNames: ['status', 'code'] as const,
       registers
     }),
@@ -112,7 +112,7 @@ function createMetrics (registry: Registry, counts: () => { active: number, grac
     }),
     appStartFailures: new Counter({
       name: 'tether_app_start_failures_total',
-      help: 'App starts that failed, by package and failure (timeout, webhook)',
+      help: 'App starts that failed, by package and failure (timeout, webhook, refused)',
       labelNames: ['package', 'failure'] as const,
       registers
     }),

@@ -26,11 +26,13 @@ const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fast
 
   /** The checks of PROTOCOL 2.2, in its order. */
   function admit (connection: AppConnection, init: AppConnectionInit): void {
+    const slot = apps.slots.get(init.sessionId)
     if (apps.verifyKey(init.packageName, init.apiKey) === null) {
       refuse(connection, 'INVALID_API_KEY', 'unknown package or bad API key')
+      // The app the session waits for holds the wrong key: its start cannot succeed.
+      if (slot?.packageName === init.packageName) slot.endpoint.refused(init.packageName)
       return
     }
-    const slot = apps.slots.get(init.sessionId)
     if (slot === undefined) {
       refuse(connection, 'SESSION_NOT_FOUND', 'no such session')
       return
@@ -64,7 +66,12 @@ const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fast
           refuse(channel, 'INVALID_INIT', 'the first message must be a valid tpa_connection_init')
           return
         }
-        admit(channel, parsed.message as AppConnectionInit)
+        try {
+          admit(channel, parsed.message as AppConnectionInit)
+        } catch (error) {
+          fastify.log.error({ err: error }, 'app init failed')
+          channel.close(CloseCode.INTERNAL_ERROR)
+        }
       },
       onBinary (channel) {
         clearTimeout(timer)

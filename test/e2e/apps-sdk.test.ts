@@ -175,5 +175,6 @@ t.test('an SDK app holding the wrong API key is refused and its start fails', as
   t.equal(sdk.app.sessions.length, 0, 'onSession never ran')
   const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text()
   t.match(metrics, /tether_app_init_refusals_total\{code="INVALID_API_KEY"\} 1/)
+  t.match(metrics, /tether_app_start_failures_total\{package="com.example.recorder",failure="refused"\} 1/, 'failed by the refusal, not left to time out')
   t.same(server.app.sessions.get('wrongkey@example.com')?.view().activeAppSessions, [])
 })

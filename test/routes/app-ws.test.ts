@@ -202,6 +202,8 @@ t.test('bad input from an app gets an error and disturbs neither the glasses nor
   }
   bad.send('x')
   t.equal(await bad.waitClosed(), 1008, 'the sixth bad frame closes it')
+  const hooksBefore = w.hooks.received.filter(h => h.type === 'session_request').length
+  await eventually(() => w.hooks.received.filter(h => h.type === 'session_request').length === hooksBefore + 1, 'restarted after its app grace period', 3000)
   glasses.send({ type: 'button_press', buttonId: 'still', pressType: 'short' })
   await good.next('data_stream')
   t.equal(glasses.closeCode, null, 'glasses unaffected')
