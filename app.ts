@@ -53,6 +53,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
 
   await app.register(sensible)
   await app.register(websocket, {
+    // ws also terminates a peer that floods pings (more than 60 automatic pongs unsent, its default).
     options: { maxPayload: config.maxMessageBytes },
     errorHandler (error, socket, request) {
       // Protocol errors (oversized frame, invalid UTF-8) already made ws send the right
