@@ -37,6 +37,12 @@ const WS_ERROR_CLOSE_CODES: Record<string, number> = {
 }
 const WS_PROTOCOL_ERROR = 1002
 const OPEN = 1
+/**
+ * How long a peer has to answer our close frame before its socket is destroyed.
+ * ws waits 30 s; a peer that stopped reading (the slow consumer we close 4009)
+ * would hold its buffers that long.
+ */
+const CLOSE_HANDSHAKE_MS = 2000
 
 export class SocketChannel {
   readonly id = randomUUID()
@@ -130,6 +136,8 @@ export class SocketChannel {
     this.closeCodeSent = code
     this.observer.onCloseSent?.(code)
     this.socket.close(code, reason)
+    const force = setTimeout(() => this.socket.terminate(), CLOSE_HANDSHAKE_MS).unref()
+    this.socket.once('close', () => clearTimeout(force))
   }
 
   /** Drop the socket without a close frame (the peer sees 1006): used for silent peers. */

@@ -180,10 +180,10 @@ export async function admin (server: Server, method: 'GET' | 'DELETE', url: stri
 export const delay = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 /** Poll a condition (a state reached asynchronously on the server) with a deadline. */
-export async function eventually<T> (check: () => T | undefined | false, what: string, ms = 2000): Promise<T> {
+export async function eventually<T> (check: () => T | undefined | false | Promise<T | undefined | false>, what: string, ms = 2000): Promise<T> {
   const deadline = Date.now() + ms
   for (;;) {
-    const value = check()
+    const value = await check()
     if (value !== undefined && value !== false) return value
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await delay(5)
