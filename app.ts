@@ -12,6 +12,8 @@ import type { Config } from './config.js'
 import appsCataloguePlugin from './plugins/apps-catalogue.js'
 import appsPlugin from './plugins/apps.js'
 import authPlugin from './plugins/auth.js'
+import clusterPlugin from './plugins/cluster.js'
+import { publicUrlOf } from './plugins/public-url.js'
 import openapiPlugin from './plugins/openapi.js'
 import metricsPlugin from './plugins/metrics.js'
 import registryPlugin from './plugins/registry.js'
@@ -90,10 +92,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   })
 
   await app.register(authPlugin, { config })
+  await app.register(clusterPlugin, { config, publicUrl: publicUrlOf(app, config) })
   await app.register(appsCataloguePlugin, { config })
-  await app.register(appsPlugin, { config })
+  // Running apps per user live where the sessions' directory does: Redis in cluster mode.
+  await app.register(appsPlugin, { config, directory: app.cluster?.directory })
   await app.register(registryPlugin, {
     config,
+    cluster: app.cluster,
     // Extra managers go first: dispatch stops at the first manager that owns a message, and the
     // app relays own every relayable one.
     managerFactories: [...(options.managerFactories ?? []), appManagers(app.apps)]
@@ -106,7 +111,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(metricsRoutes)
   await app.register(glassesWsRoutes, { config })
   await app.register(appWsRoutes, { config })
-  await app.register(sessionsRoutes)
+  await app.register(sessionsRoutes, { config })
   await app.register(adminPageRoutes, { config })
   return app
 }

@@ -39,6 +39,9 @@ export const EnvSchema = Type.Object({
   APP_GRACE_PERIOD_MS: Ms(5000),
   APP_INIT_TIMEOUT_MS: Ms(5000),
   NODE_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  LEASE_TTL_MS: Ms(15_000, 300),
+  HANDOVER_TIMEOUT_MS: Ms(2000),
   LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
     Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
@@ -92,6 +95,12 @@ export interface Config {
   /** Time an app socket has to send its `tpa_connection_init`. */
   appInitTimeoutMs: number
   nodeId: string
+  /** Cluster mode when set: the session directory, leases and node-to-node requests live in this Redis. */
+  redisUrl: string | null
+  /** A dead node's leases expire after this long; live ones are refreshed every third of it. */
+  leaseTtlMs: number
+  /** How long a node waits for the owner of a session to hand it over (or answer an admin request). */
+  handoverTimeoutMs: number
   logLevel: Env['LOG_LEVEL']
 }
 
@@ -160,6 +169,9 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     appGracePeriodMs: parsed.APP_GRACE_PERIOD_MS,
     appInitTimeoutMs: parsed.APP_INIT_TIMEOUT_MS,
     nodeId: parsed.NODE_ID ?? `${hostname()}-${process.pid}`,
+    redisUrl: parsed.REDIS_URL ?? null,
+    leaseTtlMs: parsed.LEASE_TTL_MS,
+    handoverTimeoutMs: parsed.HANDOVER_TIMEOUT_MS,
     logLevel: parsed.LOG_LEVEL
   }
 }

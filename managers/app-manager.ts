@@ -15,7 +15,9 @@ import type { GlassesMessage } from '../protocol/glasses-messages.js'
 import { parseAppFrame } from '../protocol/parse-frame.js'
 import type { AppEntry } from '../plugins/apps-catalogue.js'
 import type { AppConnection, AppConnectionSink } from '../sessions/app-connection.js'
+import type { DisposeReason } from '../sessions/lifecycle.js'
 import type { AppsView, AttachContext, Manager, SessionContext } from '../sessions/manager.js'
+import type { AppSnapshot } from '../sessions/session-snapshot.js'
 import { Resources } from '../sessions/resources.js'
 import type { AppEndpoint, AppsService, StartFailure, StartReason } from './apps-service.js'
 import type { DisplayManager } from './display-manager.js'
@@ -77,10 +79,24 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
   // ---- Manager ----
 
   onAttach (ctx: AttachContext): void {
-    // A fresh session restarts the apps its user had running; a resumed one restarts nothing.
-    if (ctx.reconnection || this.restored) return
+    if (this.restored) return
     this.restored = true
-    void this.restoreRunningApps()
+    // Moved from another node: the same apps, asked by webhook to connect here ("switching clouds").
+    const moved = this.session.restored
+    if (moved !== null) {
+      for (const app of moved.apps) {
+        this.appSessionIds.set(app.packageName, app.appSessionId)
+        this.service.slots.set(app.appSessionId, { packageName: app.packageName, endpoint: this })
+        void this.start(app.packageName, 'handover')
+      }
+      return
+    }
+    // A fresh session restarts the apps its user had running; a resumed one restarts nothing.
+    if (!ctx.reconnection) void this.restoreRunningApps()
+  }
+
+  exportApps (): AppSnapshot[] {
+    return [...this.apps.keys()].map(packageName => ({ packageName, appSessionId: this.appSessionId(packageName) }))
   }
 
   handle (message: GlassesMessage): boolean {
@@ -114,14 +130,20 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
     }]))
   }
 
-  /** Session end: every app told (`app_stopped`, close 1000 "User session ended"), no webhook, every start settled. */
-  dispose (): void {
+  /**
+   * Session end: every app told (`app_stopped`, close 1000 "User session ended"),
+   * no webhook, every start settled. On `handover` the apps are moving with the
+   * session: their sockets are left for the SDK to release when the new node's
+   * webhook reaches it, and ended only if it has not after APP_START_TIMEOUT_MS.
+   */
+  dispose (reason?: DisposeReason): void {
     if (this.disposed) return
     this.disposed = true
     this.aborts.abort()
     for (const [packageName, record] of this.apps) {
       this.settle(record, false)
-      this.endSocket(record, 'User session ended')
+      if (reason === 'handover') this.leaveForHandover(record)
+      else this.endSocket(record, 'User session ended')
       this.subscriptions.remove(packageName)
     }
     this.apps.clear()
@@ -361,6 +383,15 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
       record.restarts += 1
       void this.begin(record, 'restart')
     }, this.service.config.appGracePeriodMs)
+  }
+
+  private leaveForHandover (record: AppRecord): void {
+    const connection = record.connection
+    record.connection = null
+    if (connection === null) return
+    connection.unbind()
+    // Not tracked by this (disposed) manager's resources: it must outlive it, briefly.
+    setTimeout(() => connection.terminate(), this.service.config.appStartTimeoutMs).unref()
   }
 
   /** Tell the app it is over and close its socket with 1000 and the reason. */

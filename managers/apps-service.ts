@@ -9,7 +9,8 @@ import type { Log } from '../sessions/log.js'
 import type { SessionDirectory } from '../sessions/session-directory.js'
 import type { AppConnection } from '../sessions/app-connection.js'
 
-export type StartReason = 'user' | 'restore' | 'restart'
+/** user: start_app; restore: a fresh session; restart: after app grace; handover: the session moved here. */
+export type StartReason = 'user' | 'restore' | 'restart' | 'handover'
 /** Why a start failed: no init in time, the webhook failed, or the app's init was refused (wrong key). */
 export type StartFailure = 'timeout' | 'webhook' | 'refused'
 

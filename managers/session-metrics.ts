@@ -21,6 +21,14 @@ export class SessionMetrics implements Manager {
   private connectedSince: number | null = null
   private currentConnectionSince: number | null = null
 
+  /** Counters carried over from another node (cluster handover). */
+  constructor (restored?: { data: SessionData, connectedMs: number }) {
+    if (restored !== undefined) {
+      Object.assign(this.data, restored.data)
+      this.connectedBeforeMs = restored.connectedMs
+    }
+  }
+
   onAttach (): void {
     const now = Date.now()
     // A replacement keeps the connected span running: the glasses were never away.

@@ -6,6 +6,7 @@ import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import { AppsService } from '../managers/apps-service.js'
 import { MemorySessionDirectory, type SessionDirectory } from '../sessions/session-directory.js'
+import { publicUrlOf } from './public-url.js'
 
 declare module 'fastify' {
   interface FastifyInstance { apps: AppsService }
@@ -13,14 +14,7 @@ declare module 'fastify' {
 
 export default fp<{ config: Config, directory?: SessionDirectory }>(async function appsPlugin (fastify, { config, directory }) {
   // Without PUBLIC_URL, apps are sent to the address this server really listens on.
-  const publicUrl = (): string => {
-    if (config.publicUrl !== null) return config.publicUrl
-    const address = fastify.server.address()
-    const port = typeof address === 'object' && address !== null ? address.port : config.port
-    // A wildcard address is no place to connect to; loopback is right for a single host.
-    const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
-    return `http://${host}:${port}`
-  }
+  const publicUrl = publicUrlOf(fastify, config)
   if (config.publicUrl === null && (config.host === '0.0.0.0' || config.host === '::')) {
     fastify.log.warn('PUBLIC_URL is not set while listening on all interfaces: apps are told to connect to 127.0.0.1')
   }

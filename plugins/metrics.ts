@@ -151,7 +151,8 @@ export default fp(async function metricsPlugin (fastify) {
   fastify.sessions.observe({
     event (event) {
       switch (event.event) {
-        case 'session.created': metrics.created.inc(); break
+        // A session moved from another node was created there, and counts there.
+        case 'session.created': if (event.reason !== 'handover') metrics.created.inc(); break
         case 'session.resumed':
           metrics.resumed.inc()
           if (event.downtimeMs !== undefined) metrics.graceDowntime.observe(event.downtimeMs / 1000)

@@ -15,6 +15,8 @@ export const CloseCode = {
   MESSAGE_TOO_BIG: 1009,
   /** Internal error; the session was disposed. */
   INTERNAL_ERROR: 1011,
+  /** Cluster: the session could not be claimed for this socket after all (a race, or Redis away): reconnect. */
+  TRY_AGAIN_LATER: 1013,
   /** A newer socket of the same user took over. */
   REPLACED: 4001,
   /** Session ended by an admin. */
@@ -33,6 +35,7 @@ export const CloseReason: Record<CloseCodeValue, string> = {
   1008: 'policy violation',
   1009: 'message too big',
   1011: 'internal error',
+  1013: 'try again later',
   4001: 'replaced by a newer connection',
   4002: 'session ended by an admin',
   4009: 'slow consumer'

@@ -11,6 +11,7 @@ import { CloseCode } from '../protocol/close-codes.js'
 import { bearerToken } from '../plugins/auth.js'
 import { GlassesConnection, type GlassesIdentity } from '../sessions/glasses-connection.js'
 import { RegistryDrainingError } from '../sessions/session-registry.js'
+import { DirectoryUnavailableError, SessionMovingError } from '../sessions/cluster.js'
 
 declare module 'fastify' {
   interface FastifyRequest { glassesIdentity: GlassesIdentity | null }
@@ -42,6 +43,19 @@ export default (async function glassesWsRoutes (fastify, { config }) {
       return
     }
     await guard.userLimit(request, reply)
+    if (reply.sent) return
+    // Cluster mode: own the user before upgrading, so a session that cannot move yet is an HTTP answer.
+    try {
+      await fastify.sessions.prepare(request.glassesIdentity.userId)
+    } catch (error) {
+      if (error instanceof SessionMovingError) {
+        await guard.refuse(request, reply, 503, 'SESSION_MOVING', 'your session is moving between nodes: retry shortly')
+      } else if (error instanceof DirectoryUnavailableError) {
+        await guard.refuse(request, reply, 503, 'DIRECTORY_UNAVAILABLE', 'the session directory is unreachable: retry shortly')
+      } else {
+        throw error
+      }
+    }
   }
 
   fastify.get('/glasses-ws', {
@@ -62,6 +76,10 @@ export default (async function glassesWsRoutes (fastify, { config }) {
     fastify.sessions.connect(connection).catch((error: unknown) => {
       if (error instanceof RegistryDrainingError) {
         connection.close(CloseCode.GOING_AWAY)
+        return
+      }
+      if (error instanceof SessionMovingError || error instanceof DirectoryUnavailableError) {
+        connection.close(CloseCode.TRY_AGAIN_LATER)
         return
       }
       request.log.error({ err: error }, 'could not attach glasses socket')

@@ -1,7 +1,7 @@
 /** Liveness and readiness for load balancers and orchestrators (PROTOCOL 3). */
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 
-const Status = Type.Object({ status: Type.String() })
+const Status = Type.Object({ status: Type.String(), reason: Type.Optional(Type.String()) })
 
 const healthRoutes: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/health', {
@@ -11,7 +11,10 @@ const healthRoutes: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/ready', {
     schema: { tags: ['health'], summary: 'The node accepts sessions', response: { 200: Status, 503: Status } }
   }, async (_request, reply) => {
-    if (fastify.sessions.isDraining) return await reply.code(503).send({ status: 'draining' })
+    if (fastify.sessions.isDraining) return await reply.code(503).send({ status: 'draining', reason: 'shutdown' })
+    if (fastify.cluster !== null && !fastify.cluster.healthy) {
+      return await reply.code(503).send({ status: 'draining', reason: 'redis_unreachable' })
+    }
     return { status: 'ready' }
   })
 }

@@ -5,13 +5,58 @@ import {
 } from '../protocol/admin.js'
 import { ADMIN_SECURITY } from '../plugins/openapi.js'
 import { describe, summarize } from '../sessions/summary.js'
-import { decodeCursor, encodeCursor } from './cursor.js'
+import type { Config } from '../config.js'
+import type { Summary } from '../protocol/admin.js'
+import type { Cluster } from '../sessions/cluster.js'
+import {
+  comparePositions, decodeClusterCursor, decodeCursor, encodeClusterCursor, encodeCursor, type ClusterPosition
+} from './cursor.js'
+
+const NodeSchema = Type.Object({
+  nodeId: Type.String(), publicUrl: Type.String(), active: Type.Integer(), grace: Type.Integer(), at: Type.String()
+})
 
 const Params = Type.Object({ userId: UserIdParam })
 const errors = { 400: HttpErrorSchema, 401: HttpErrorSchema, 403: HttpErrorSchema }
 
-const sessionsRoutes: FastifyPluginAsyncTypebox = async function (fastify) {
+/** One page of the cluster's sessions, in (startedAt, sessionInstanceId) order. */
+async function clusterPage (cluster: Cluster, state: 'active' | 'grace' | undefined, limit: number, cursor: string | undefined) {
+  const after = cursor === undefined ? null : decodeClusterCursor(cursor)
+  if (cursor !== undefined && after === null) throw Object.assign(new Error('invalid cursor'), { statusCode: 400 })
+  const all = await cluster.summaries()
+  const position = (s: Summary): ClusterPosition => ({ startedAt: Date.parse(s.startedAt), sessionInstanceId: s.sessionInstanceId })
+  const ordered = all
+    .filter(s => state === undefined ? s.state === 'active' || s.state === 'grace' : s.state === state)
+    .sort((a, b) => comparePositions(position(a), position(b)))
+  const rest = after === null ? ordered : ordered.filter(s => comparePositions(position(s), after) > 0)
+  const page = rest.slice(0, limit)
+  const last = page.at(-1)
+  const active = all.filter(s => s.state === 'active').length
+  const grace = all.filter(s => s.state === 'grace').length
+  return {
+    sessions: page,
+    nextCursor: rest.length > limit && last !== undefined ? encodeClusterCursor(position(last)) : null,
+    counts: { active, grace, total: active + grace }
+  }
+}
+
+const sessionsRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async function (fastify, { config }) {
   fastify.addHook('onRequest', fastify.requireAdmin)
+
+  fastify.get('/nodes', {
+    schema: {
+      tags: ['sessions'],
+      summary: 'The nodes of the cluster and their session counts (this node alone without Redis)',
+      security: ADMIN_SECURITY,
+      response: { 200: Type.Object({ nodes: Type.Array(NodeSchema) }), ...errors }
+    }
+  }, async () => {
+    if (fastify.cluster === null) {
+      const { active, grace } = fastify.sessions.counts()
+      return { nodes: [{ nodeId: config.nodeId, publicUrl: '', active, grace, at: new Date().toISOString() }] }
+    }
+    return { nodes: await fastify.cluster.directory.nodes() }
+  })
 
   fastify.get('/sessions', {
     schema: {
@@ -23,6 +68,7 @@ const sessionsRoutes: FastifyPluginAsyncTypebox = async function (fastify) {
     }
   }, async (request) => {
     const { state, limit, cursor } = request.query
+    if (fastify.cluster !== null) return await clusterPage(fastify.cluster, state, limit, cursor)
     const after = cursor === undefined ? 0 : decodeCursor(cursor)
     if (after === null) throw fastify.httpErrors.badRequest('invalid cursor')
     const page = fastify.sessions.page({ state, after, limit })
@@ -44,9 +90,13 @@ const sessionsRoutes: FastifyPluginAsyncTypebox = async function (fastify) {
       response: { 200: SessionDetailSchema, 404: HttpErrorSchema, ...errors }
     }
   }, async (request) => {
-    const session = fastify.sessions.get(request.params.userId.toLowerCase())
-    if (session === undefined) throw fastify.httpErrors.notFound('no such session')
-    return describe(session)
+    const userId = request.params.userId.toLowerCase()
+    const session = fastify.sessions.get(userId)
+    if (session !== undefined) return describe(session)
+    // Cluster mode: the owner node answers; a silent owner's last written summary stands in.
+    const remote = await fastify.cluster?.remoteDetail(userId)
+    if (remote == null) throw fastify.httpErrors.notFound('no such session')
+    return remote
   })
 
   fastify.delete('/sessions/:userId', {
@@ -58,7 +108,8 @@ const sessionsRoutes: FastifyPluginAsyncTypebox = async function (fastify) {
       response: { 204: Type.Null({ description: 'Disposed' }), 404: HttpErrorSchema, ...errors }
     }
   }, async (request, reply) => {
-    const ended = await fastify.sessions.dispose(request.params.userId.toLowerCase(), 'manual')
+    const userId = request.params.userId.toLowerCase()
+    const ended = await fastify.sessions.dispose(userId, 'manual') || (await fastify.cluster?.remoteEnd(userId) ?? false)
     if (!ended) throw fastify.httpErrors.notFound('no such session')
     return await reply.code(204).send(null)
   })

@@ -2,23 +2,24 @@
  * Dispose every manager independently and within a time limit each: one that
  * throws or never settles is reported, never allowed to stop the others.
  */
+import type { DisposeReason } from './lifecycle.js'
 import type { Manager } from './manager.js'
 
 export interface DisposeFailure { manager: string, kind: 'error' | 'timeout', error?: unknown }
 
-export async function disposeManagers (managers: readonly Manager[], timeoutMs: number): Promise<DisposeFailure[]> {
-  const outcomes = await Promise.all(managers.map(async manager => await disposeOne(manager, timeoutMs)))
+export async function disposeManagers (managers: readonly Manager[], timeoutMs: number, reason?: DisposeReason): Promise<DisposeFailure[]> {
+  const outcomes = await Promise.all(managers.map(async manager => await disposeOne(manager, timeoutMs, reason)))
   return outcomes.filter((f): f is DisposeFailure => f !== null)
 }
 
-async function disposeOne (manager: Manager, timeoutMs: number): Promise<DisposeFailure | null> {
+async function disposeOne (manager: Manager, timeoutMs: number, reason?: DisposeReason): Promise<DisposeFailure | null> {
   let timer: NodeJS.Timeout | undefined
   const timedOut = new Promise<DisposeFailure>(resolve => {
     timer = setTimeout(() => resolve({ manager: manager.name, kind: 'timeout' }), timeoutMs)
   })
   const disposed = (async (): Promise<DisposeFailure | null> => {
     try {
-      await manager.dispose()
+      await manager.dispose(reason)
       return null
     } catch (error) {
       return { manager: manager.name, kind: 'error', error }

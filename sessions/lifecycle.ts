@@ -2,7 +2,8 @@
 
 export type SessionState = 'active' | 'grace' | 'disposing' | 'disposed'
 
-export type DisposeReason = 'grace_expired' | 'manual' | 'shutdown' | 'fatal_error'
+/** `handover`: the session moved to another node of the cluster (this copy is dropped; apps move, not end). */
+export type DisposeReason = 'grace_expired' | 'manual' | 'shutdown' | 'fatal_error' | 'handover'
 
 /** How a socket came to be attached: a new session, a resumed grace period, or a live socket taken over. */
 export type AttachOutcome = 'created' | 'resumed' | 'replaced'

@@ -8,6 +8,8 @@ import type { ServerMessage, UserSessionView } from '../protocol/server-messages
 import type { GlassesConnection } from './glasses-connection.js'
 import type { SessionConfig } from './session-config.js'
 import type { Log } from './log.js'
+import type { DisposeReason } from './lifecycle.js'
+import type { AppSnapshot, SessionSnapshot } from './session-snapshot.js'
 
 /** What a manager may see and do of its session. */
 export interface SessionContext {
@@ -19,6 +21,8 @@ export interface SessionContext {
   send: (message: ServerMessage) => boolean
   /** The app-facing view of the session, as carried by the ack and `app_state_change`. */
   view: () => UserSessionView
+  /** The state this session was resumed from on another node, or null for a new session. */
+  readonly restored: SessionSnapshot | null
 }
 
 /** The app part of the session view, contributed by the manager that runs apps. */
@@ -49,8 +53,13 @@ export interface Manager {
   describeApps?: () => AppsView
   /** A JSON-safe view for GET /sessions/:userId. */
   snapshot: () => unknown
-  /** Release everything; idempotent. May be async; the session bounds it with a timeout. */
-  dispose: () => Promise<void> | void
+  /** The running apps, for a snapshot (the app manager provides it). */
+  exportApps?: () => AppSnapshot[]
+  /**
+   * Release everything; idempotent. May be async; the session bounds it with a
+   * timeout. On `handover` the session moves to another node: apps are not told.
+   */
+  dispose: (reason?: DisposeReason) => Promise<void> | void
 }
 
 /** Builds a session's manager, or a group of managers wired to each other; the app is composed from a list of these. */

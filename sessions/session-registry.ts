@@ -13,6 +13,8 @@ import type { Log } from './log.js'
 import type { ManagerFactory } from './manager.js'
 import type { SessionConfig } from './session-config.js'
 import { UserSession, type SessionHooks } from './user-session.js'
+import type { Cluster } from './cluster.js'
+import type { SessionSnapshot } from './session-snapshot.js'
 
 export interface RegistryObserver {
   event?: (event: LifecycleEvent) => void
@@ -24,7 +26,15 @@ export interface SessionRegistryOptions {
   config: SessionConfig
   log: Log
   managerFactories?: readonly ManagerFactory[]
+  /** Cluster mode: ownership of users is claimed through Redis leases. */
+  cluster?: Cluster | null
 }
+
+/** A user claimed before the upgrade, waiting for its socket: the state to resume from, if any. */
+interface PendingClaim { restore: SessionSnapshot | null, at: number }
+
+/** How long a claim made before an upgrade waits for that upgrade to finish. */
+const PENDING_CLAIM_MS = 10_000
 
 export interface ConnectResult { session: UserSession, outcome: AttachOutcome }
 
@@ -40,15 +50,23 @@ export class SessionRegistry {
   private readonly hooks: SessionHooks
   private draining = false
   private created = 0
+  private readonly pending = new Map<string, PendingClaim>()
+  private readonly cluster: Cluster | null
 
   constructor (private readonly options: SessionRegistryOptions) {
+    this.cluster = options.cluster ?? null
     this.hooks = {
       graceTimerFired: (session, epoch) => { void this.expire(session, epoch) },
       fatalError: (session) => { void this.lock.run(session.userId, () => { void session.dispose('fatal_error') }) },
-      disposed: (session) => {
+      disposed: (session, reason) => {
         if (this.sessions.get(session.userId) === session) this.sessions.delete(session.userId)
+        void this.cluster?.released(session, reason)
       },
-      event: (event) => this.notify(observer => observer.event?.(event)),
+      event: (event) => {
+        const session = this.sessions.get(event.userId)
+        if (session !== undefined && this.cluster !== null) this.cluster.touch(session)
+        this.notify(observer => observer.event?.(event))
+      },
       disposeFailed: (failure) => this.notify(observer => observer.disposeFailed?.(failure)),
       traffic: (direction, kind, bytes) => this.notify(observer => observer.traffic?.(direction, kind, bytes))
     }
@@ -95,6 +113,32 @@ export class SessionRegistry {
     return { active, grace, total: active + grace }
   }
 
+  /** Cluster mode: start serving other nodes' requests and keeping leases fresh. */
+  async startCluster (): Promise<void> {
+    await this.cluster?.start({
+      local: userId => this.get(userId),
+      all: () => [...this.sessions.values()],
+      locked: async (userId, task) => await this.lock.run(userId, task),
+      end: async (userId, reason) => await this.dispose(userId, reason)
+    })
+  }
+
+  /**
+   * Before an upgrade (cluster mode): make sure this node owns the user, taking the
+   * session over from the node that holds it. Throws SessionMovingError or
+   * DirectoryUnavailableError, which the route answers 503 before any upgrade.
+   */
+  async prepare (userId: string): Promise<void> {
+    const cluster = this.cluster
+    if (cluster === null) return
+    await this.lock.run(userId, async () => {
+      if (this.get(userId) !== undefined) return
+      const now = Date.now()
+      for (const [user, claim] of this.pending) if (now - claim.at > PENDING_CLAIM_MS) this.pending.delete(user)
+      this.pending.set(userId, { restore: await cluster.acquire(userId), at: now })
+    })
+  }
+
   /**
    * Give an authenticated socket to its user's session: create it, resume it from
    * grace, or replace its live socket. Returns null when the socket closed while
@@ -102,11 +146,18 @@ export class SessionRegistry {
    */
   async connect (connection: GlassesConnection): Promise<ConnectResult | null> {
     const userId = connection.identity.userId
-    return await this.lock.run(userId, () => {
+    return await this.lock.run(userId, async () => {
       if (this.draining) throw new RegistryDrainingError('node is draining')
       if (!connection.isOpen) return null
-      const existing = this.get(userId)
-      const session = existing ?? this.create(userId)
+      let session = this.get(userId)
+      if (session === undefined) {
+        const claim = this.pending.get(userId)
+        this.pending.delete(userId)
+        // Without a claim from before the upgrade (a newer connection took it meanwhile), claim now.
+        const restore = claim !== undefined ? claim.restore : (this.cluster === null ? null : await this.cluster.acquire(userId))
+        if (!connection.isOpen) return null
+        session = this.create(userId, restore ?? undefined)
+      }
       return { session, outcome: session.attach(connection) }
     })
   }
@@ -164,9 +215,10 @@ export class SessionRegistry {
     return this.sessions.size
   }
 
-  private create (userId: string): UserSession {
+  private create (userId: string, restore?: SessionSnapshot): UserSession {
     const session = new UserSession({
       userId,
+      restore,
       sequence: ++this.created,
       config: this.options.config,
       log: this.options.log,

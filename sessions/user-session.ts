@@ -22,6 +22,7 @@ import type { Log } from './log.js'
 import type { Manager, ManagerFactory, SessionContext } from './manager.js'
 import { Resources } from './resources.js'
 import type { SessionConfig } from './session-config.js'
+import type { SessionSnapshot } from './session-snapshot.js'
 
 /** What the registry lends a session: serialised entry points and observers. */
 export interface SessionHooks {
@@ -30,7 +31,7 @@ export interface SessionHooks {
   /** A manager failed while handling a message; the registry disposes the session with `fatal_error`. */
   fatalError: (session: UserSession, error: unknown) => void
   /** The session finished disposing: remove it if the registry still points at it. */
-  disposed: (session: UserSession) => void
+  disposed: (session: UserSession, reason: DisposeReason) => void
   /** Every lifecycle event, for logs and metrics. */
   event: (event: LifecycleEvent) => void
   /** Traffic with the glasses: kind is the message type, `invalid` for a rejected frame, `audio` for binary. */
@@ -48,6 +49,8 @@ export interface UserSessionOptions {
   hooks: SessionHooks
   /** Managers beyond the built-in heartbeat and metrics, in dispatch order. */
   managerFactories: readonly ManagerFactory[]
+  /** Resume a session another node held (same instance id, counters and apps). */
+  restore?: SessionSnapshot
 }
 
 export interface DisposeOutcome { reason: DisposeReason, failures: DisposeFailure[] }
@@ -62,15 +65,17 @@ const CLOSE_ON_DISPOSE: Record<DisposeReason, CloseCodeValue | null> = {
   grace_expired: null,
   manual: CloseCode.ADMIN_ENDED,
   shutdown: CloseCode.GOING_AWAY,
-  fatal_error: CloseCode.INTERNAL_ERROR
+  fatal_error: CloseCode.INTERNAL_ERROR,
+  // The user's newer socket is on another node: as for a replacement on one node.
+  handover: CloseCode.REPLACED
 }
 
 export class UserSession implements ConnectionSink {
   readonly userId: string
   readonly sequence: number
-  readonly sessionInstanceId = randomUUID()
-  readonly startedAt = Date.now()
-  readonly metrics = new SessionMetrics()
+  readonly sessionInstanceId: string
+  readonly startedAt: number
+  readonly metrics: SessionMetrics
   readonly managers: readonly Manager[]
   readonly log: Log
   private currentState: SessionState = 'active'
@@ -81,6 +86,7 @@ export class UserSession implements ConnectionSink {
   /** Bumped on every grace entry, so a timer from an earlier grace period can never end a later one. */
   private graceEpoch = 0
   private reconnectionCount = 0
+  private everAttached = false
   private disposal: Promise<DisposeOutcome> | null = null
   private readonly timers = new Resources()
   private readonly events = new EventLog()
@@ -89,6 +95,11 @@ export class UserSession implements ConnectionSink {
   constructor (private readonly options: UserSessionOptions) {
     this.userId = options.userId
     this.sequence = options.sequence
+    const restored = options.restore ?? null
+    this.sessionInstanceId = restored?.sessionInstanceId ?? randomUUID()
+    this.startedAt = restored?.startedAt ?? Date.now()
+    this.metrics = new SessionMetrics(restored ?? undefined)
+    this.reconnectionCount = restored?.reconnections ?? 0
     this.log = options.log.child({ userId: this.userId, sessionInstanceId: this.sessionInstanceId })
     this.context = {
       userId: this.userId,
@@ -96,7 +107,8 @@ export class UserSession implements ConnectionSink {
       config: options.config,
       log: this.log,
       send: message => this.send(message),
-      view: () => this.view()
+      view: () => this.view(),
+      restored
     }
     this.managers = [
       new HeartbeatManager(this.context),
@@ -104,8 +116,11 @@ export class UserSession implements ConnectionSink {
       this.metrics,
       ...options.managerFactories.flatMap(factory => factory(this.context))
     ]
-    this.emit('session.created', {})
+    this.emit('session.created', restored === null ? {} : { reason: 'handover' })
   }
+
+  /** True for a session resumed from another node's state: its first socket is a reconnection. */
+  get isRestored (): boolean { return this.context.restored !== null }
 
   get state (): SessionState { return this.currentState }
 
@@ -149,9 +164,13 @@ export class UserSession implements ConnectionSink {
       // Deaf first, then closed: its late close event must not start a grace period.
       previous.unbind()
       previous.close(CloseCode.REPLACED)
+    } else if (this.context.restored !== null && !this.everAttached) {
+      // Moved from another node: for the glasses this is a reconnection of the same session.
+      outcome = this.context.restored.state === 'grace' ? 'resumed' : 'replaced'
     } else {
       outcome = 'created'
     }
+    this.everAttached = true
     const reconnection = outcome !== 'created'
     if (reconnection) this.reconnectionCount += 1
     this.connection = connection
@@ -180,6 +199,20 @@ export class UserSession implements ConnectionSink {
       activeAppSessions: apps?.activeAppSessions ?? [],
       loadingApps: apps?.loadingApps ?? [],
       appSubscriptions: apps?.appSubscriptions ?? {}
+    }
+  }
+
+  /** Everything another node needs to resume this session. */
+  snapshot (): SessionSnapshot {
+    return {
+      userId: this.userId,
+      sessionInstanceId: this.sessionInstanceId,
+      startedAt: this.startedAt,
+      reconnections: this.reconnectionCount,
+      state: this.currentState === 'grace' ? 'grace' : 'active',
+      data: this.metrics.counts(),
+      connectedMs: this.metrics.connectedMs(),
+      apps: this.managers.flatMap(manager => manager.exportApps?.() ?? [])
     }
   }
 
@@ -272,13 +305,13 @@ export class UserSession implements ConnectionSink {
       else connection.terminate()
       this.connectedAt = null
     }
-    const failures = await disposeManagers(this.managers, this.options.config.managerDisposeTimeoutMs)
+    const failures = await disposeManagers(this.managers, this.options.config.managerDisposeTimeoutMs, reason)
     for (const failure of failures) {
       this.log.error({ err: failure.error, manager: failure.manager, kind: failure.kind }, 'manager failed to dispose')
       this.options.hooks.disposeFailed?.(failure)
     }
     this.currentState = 'disposed'
-    this.options.hooks.disposed(this)
+    this.options.hooks.disposed(this, reason)
     this.emit('session.disposed', {
       reason,
       closeCode: connection?.closeCodeSent ?? undefined,

@@ -120,7 +120,7 @@ t.test('shutdown: /ready 503, upgrades 503 SHUTTING_DOWN, sockets closed 1001, s
   await delay(50)
   const ready = await fetch(`${server.httpUrl}/ready`)
   t.equal(ready.status, 503)
-  t.same(await ready.json(), { status: 'draining' })
+  t.same(await ready.json(), { status: 'draining', reason: 'shutdown' })
   const refused = await refusedUpgrade(server, { authorization: `Bearer ${glassesToken('late@example.com')}` })
   t.equal(refused.status, 503)
   t.equal(refused.body.code, 'SHUTTING_DOWN')

@@ -1,0 +1,48 @@
+/**
+ * Cluster mode (REDIS_URL set): the Redis connections, the directory and the
+ * node-to-node requests, decorated as `fastify.cluster` (null on a single node).
+ */
+import fp from 'fastify-plugin'
+import { Redis } from 'ioredis'
+import type { Config } from '../config.js'
+import { Cluster } from '../sessions/cluster.js'
+import { ClusterRpc } from '../sessions/cluster-rpc.js'
+import { RedisDirectory } from '../sessions/redis-directory.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { cluster: Cluster | null }
+}
+
+export default fp<{ config: Config, publicUrl: () => string }>(async function clusterPlugin (fastify, { config, publicUrl }) {
+  if (config.redisUrl === null) {
+    fastify.decorate('cluster', null)
+    return
+  }
+  const retryStrategy = (attempt: number): number => Math.min(attempt * 200, 2000)
+  // Commands fail at once while Redis is away (new claims fail closed) instead of queueing.
+  const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy })
+  // The subscriber waits for Redis and re-subscribes by itself after a reconnect.
+  const subscriber = new Redis(config.redisUrl, { retryStrategy })
+  for (const client of [redis, subscriber]) {
+    client.on('error', (error: Error) => fastify.log.debug({ err: error }, 'redis connection error'))
+  }
+  const directory = new RedisDirectory(redis, {
+    nodeId: config.nodeId,
+    leaseTtlMs: config.leaseTtlMs,
+    stateTtlMs: config.gracePeriodMs + config.leaseTtlMs
+  })
+  const rpc = new ClusterRpc(redis, subscriber, config.nodeId, fastify.log)
+  const cluster = new Cluster(directory, rpc, {
+    nodeId: config.nodeId,
+    publicUrl,
+    leaseTtlMs: config.leaseTtlMs,
+    handoverTimeoutMs: config.handoverTimeoutMs,
+    log: fastify.log
+  })
+  fastify.decorate('cluster', cluster)
+  fastify.addHook('onClose', async () => {
+    await cluster.stop()
+    redis.disconnect()
+    subscriber.disconnect()
+  })
+}, { name: 'tether-cluster' })

@@ -1,0 +1,78 @@
+/**
+ * Requests between nodes over Redis pub/sub: each node listens on its own
+ * channel and answers on the asker's. A node that does not answer within the
+ * deadline is treated as absent (dead or partitioned); callers fall back.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import type { Log } from './log.js'
+
+const channel = (nodeId: string): string => `tether:rpc:${nodeId}`
+
+interface Envelope { id: string, from: string, method?: string, params?: unknown, result?: unknown, error?: string }
+
+export type RpcHandler = (params: unknown) => Promise<unknown>
+
+export class ClusterRpc {
+  private readonly handlers = new Map<string, RpcHandler>()
+  private readonly waiting = new Map<string, (envelope: Envelope) => void>()
+
+  /** `subscriber` is a dedicated connection: a subscribed ioredis client can do nothing else. */
+  constructor (private readonly publisher: Redis, private readonly subscriber: Redis, private readonly nodeId: string,
+    private readonly log: Log) {}
+
+  async start (): Promise<void> {
+    this.subscriber.on('message', (_channel: string, text: string) => { void this.receive(text) })
+    await this.subscriber.subscribe(channel(this.nodeId))
+  }
+
+  handle (method: string, handler: RpcHandler): void { this.handlers.set(method, handler) }
+
+  /** Ask a node; resolves with its result, or null when it does not answer in time. Throws its error. */
+  async request<T> (nodeId: string, method: string, params: unknown, timeoutMs: number): Promise<T | null> {
+    const id = randomUUID()
+    let timer: NodeJS.Timeout | undefined
+    const answered = new Promise<Envelope | null>(resolve => {
+      this.waiting.set(id, resolve)
+      timer = setTimeout(() => resolve(null), timeoutMs)
+    })
+    try {
+      const listeners = await this.publisher.publish(channel(nodeId), JSON.stringify({ id, from: this.nodeId, method, params }))
+      if (listeners === 0) return null
+      const envelope = await answered
+      if (envelope === null) return null
+      if (envelope.error !== undefined) throw new Error(envelope.error)
+      return envelope.result as T
+    } finally {
+      clearTimeout(timer)
+      this.waiting.delete(id)
+    }
+  }
+
+  private async receive (text: string): Promise<void> {
+    let envelope: Envelope
+    try {
+      envelope = JSON.parse(text) as Envelope
+    } catch {
+      return
+    }
+    if (envelope.method === undefined) {
+      this.waiting.get(envelope.id)?.(envelope)
+      return
+    }
+    const handler = this.handlers.get(envelope.method)
+    let reply: Envelope
+    try {
+      if (handler === undefined) throw new Error(`no handler for ${envelope.method}`)
+      reply = { id: envelope.id, from: this.nodeId, result: await handler(envelope.params) ?? null }
+    } catch (error) {
+      this.log.warn({ err: error, method: envelope.method }, 'cluster request failed')
+      reply = { id: envelope.id, from: this.nodeId, error: (error as Error).message }
+    }
+    try {
+      await this.publisher.publish(channel(envelope.from), JSON.stringify(reply))
+    } catch (error) {
+      this.log.warn({ err: error }, 'could not answer a cluster request')
+    }
+  }
+}

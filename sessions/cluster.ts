@@ -1,0 +1,218 @@
+/**
+ * Cluster mode (DESIGN "Registry and directory"): one session per user across
+ * nodes, by leases in Redis. This node claims a user before taking its socket,
+ * asks the owner to hand the session over when another node holds it, keeps its
+ * leases fresh, drops copies it no longer owns, and answers other nodes'
+ * requests for its sessions. The registry calls it at those points; it knows
+ * nothing of Fastify.
+ */
+import type { Summary } from '../protocol/admin.js'
+import type { ClusterRpc } from './cluster-rpc.js'
+import type { DisposeReason } from './lifecycle.js'
+import type { Log } from './log.js'
+import type { RedisDirectory } from './redis-directory.js'
+import type { SessionSnapshot } from './session-snapshot.js'
+import { describe, summarize, type SessionDetail } from './summary.js'
+import type { UserSession } from './user-session.js'
+
+/** The owner did not answer a handover yet: the client should retry shortly (503 SESSION_MOVING). */
+export class SessionMovingError extends Error {
+  override readonly name = 'SessionMovingError'
+}
+
+/** Redis cannot be reached: no new claim is possible (503, retryable). */
+export class DirectoryUnavailableError extends Error {
+  override readonly name = 'DirectoryUnavailableError'
+}
+
+/** What the cluster needs from the registry: its sessions, serialised per user. */
+export interface ClusterHost {
+  local: (userId: string) => UserSession | undefined
+  all: () => UserSession[]
+  /** Run under the user's lock. */
+  locked: <T>(userId: string, task: () => T | Promise<T>) => Promise<T>
+  /** End a local session (admin delete routed here). */
+  end: (userId: string, reason: DisposeReason) => Promise<boolean>
+}
+
+export interface ClusterOptions {
+  nodeId: string
+  publicUrl: () => string
+  leaseTtlMs: number
+  handoverTimeoutMs: number
+  log: Log
+}
+
+interface HandoverReply { snapshot: SessionSnapshot | null }
+
+export class Cluster {
+  /** This node's lease token per user it owns (or is about to). */
+  private readonly tokens = new Map<string, string>()
+  private host: ClusterHost | null = null
+  private timer: NodeJS.Timeout | null = null
+  private unreachable = false
+
+  constructor (readonly directory: RedisDirectory, private readonly rpc: ClusterRpc, private readonly options: ClusterOptions) {}
+
+  get nodeId (): string { return this.options.nodeId }
+
+  /** False while Redis cannot be reached: /ready says so and new claims fail closed. */
+  get healthy (): boolean { return !this.unreachable }
+
+  async start (host: ClusterHost): Promise<void> {
+    this.host = host
+    this.rpc.handle('handover', async params => await this.giveUp((params as { userId: string }).userId))
+    this.rpc.handle('detail', async params => {
+      const session = host.local((params as { userId: string }).userId)
+      return session === undefined ? null : describe(session)
+    })
+    this.rpc.handle('delete', async params => await host.end((params as { userId: string }).userId, 'manual'))
+    await this.rpc.start()
+    this.timer = setInterval(() => { void this.refreshAll() }, Math.max(50, Math.floor(this.options.leaseTtlMs / 3)))
+    this.timer.unref()
+    await this.refreshAll()
+  }
+
+  async stop (): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer)
+    this.timer = null
+    await this.guard(async () => { await this.directory.retire() }).catch(() => {})
+  }
+
+  /**
+   * Make this node the owner of the user's session (call under the user's lock).
+   * Returns the state to resume from: the previous owner's, when it handed the
+   * session over or died with its last state in Redis; null for a new session.
+   */
+  async acquire (userId: string): Promise<SessionSnapshot | null> {
+    const placeholder = { userId } as unknown as Summary
+    const first = await this.guard(async () => await this.directory.claim(userId, '', placeholder))
+    if (first.ok) {
+      this.tokens.set(userId, first.token)
+      return await this.guard(async () => await this.directory.lastState(userId))
+    }
+    const reply = await this.guard(async () => await this.rpc.request<HandoverReply>(first.owner, 'handover', { userId }, this.options.handoverTimeoutMs))
+    if (reply === null) throw new SessionMovingError(`node ${first.owner} holds the session and does not answer`)
+    const second = await this.guard(async () => await this.directory.claim(userId, '', placeholder))
+    if (!second.ok) throw new SessionMovingError(`node ${second.owner} took the session meanwhile`)
+    this.tokens.set(userId, second.token)
+    return reply.snapshot
+  }
+
+  /** A local session changed: write its lease now rather than at the next refresh. */
+  touch (session: UserSession): void {
+    if (!session.isLive) return
+    void this.refresh([session]).catch(() => {})
+  }
+
+  /** A local session was disposed: let its lease go (keeping its state when it moved to another node). */
+  async released (session: UserSession, reason: DisposeReason): Promise<void> {
+    const token = this.tokens.get(session.userId)
+    if (token === undefined) return
+    this.tokens.delete(session.userId)
+    await this.guard(async () => await this.directory.release(session.userId, token, reason !== 'handover')).catch(error => {
+      this.options.log.warn({ err: error, userId: session.userId }, 'could not release a lease; it will expire')
+    })
+  }
+
+  /** Ask the owner of a session elsewhere for its detail; null when absent or silent. */
+  async remoteDetail (userId: string): Promise<SessionDetail | null> {
+    const owner = await this.guard(async () => await this.directory.owner(userId))
+    if (owner === null || owner === this.nodeId) return null
+    const detail = await this.guard(async () => await this.rpc.request<SessionDetail | null>(owner, 'detail', { userId }, this.options.handoverTimeoutMs))
+    if (detail !== null) return detail
+    // The owner is silent: the last summary it wrote, without live manager state.
+    const summary = await this.directory.lastSummary(userId)
+    return summary === null || summary.sessionInstanceId === '' ? null : { ...summary, managers: {}, events: [] }
+  }
+
+  /** End a session held elsewhere: by its owner, or by revoking the lease when the owner is silent. */
+  async remoteEnd (userId: string): Promise<boolean> {
+    const owner = await this.guard(async () => await this.directory.owner(userId))
+    if (owner === null) return false
+    const ended = await this.guard(async () => await this.rpc.request<boolean>(owner, 'delete', { userId }, this.options.handoverTimeoutMs))
+    if (ended !== null) return ended
+    return await this.guard(async () => await this.directory.revoke(userId))
+  }
+
+  /** Every session of the cluster (live ones of this node fresh, others as last written). */
+  async summaries (): Promise<Summary[]> {
+    const remote = await this.guard(async () => await this.directory.summaries())
+    const local = new Map((this.host?.all() ?? []).filter(s => s.isLive).map(s => [s.userId, summarize(s)]))
+    const merged = remote.filter(s => typeof s.sessionInstanceId === 'string' && s.sessionInstanceId !== '' && !local.has(s.userId))
+    return [...merged, ...local.values()]
+  }
+
+  /** The owner side of a handover: snapshot, close the glasses 4001, leave apps in place, release the lease. */
+  private async giveUp (userId: string): Promise<HandoverReply> {
+    const host = this.host
+    if (host === null) return { snapshot: null }
+    return await host.locked(userId, async () => {
+      const session = host.local(userId)
+      const token = this.tokens.get(userId)
+      if (session === undefined) {
+        // Claimed for an upgrade still in flight: give the claim up, the newer connection wins.
+        if (token !== undefined) {
+          this.tokens.delete(userId)
+          await this.directory.release(userId, token, false)
+        }
+        return { snapshot: await this.directory.lastState(userId) }
+      }
+      const snapshot = session.snapshot()
+      const disposal = session.dispose('handover')
+      if (token !== undefined) {
+        this.tokens.delete(userId)
+        await this.directory.release(userId, token, false)
+      }
+      void disposal
+      return { snapshot }
+    })
+  }
+
+  private async refreshAll (): Promise<void> {
+    const host = this.host
+    if (host === null) return
+    try {
+      await this.refresh(host.all().filter(s => s.isLive))
+      const counts = { active: 0, grace: 0 }
+      for (const s of host.all()) {
+        if (s.state === 'active') counts.active += 1
+        else if (s.state === 'grace') counts.grace += 1
+      }
+      await this.guard(async () => { await this.directory.announce({ nodeId: this.nodeId, publicUrl: this.options.publicUrl(), ...counts, at: new Date().toISOString() }) })
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'lease refresh failed')
+    }
+  }
+
+  /** Write the sessions' leases; a session whose lease another node now holds is dropped here (fenced). */
+  private async refresh (sessions: UserSession[]): Promise<void> {
+    const updates = sessions.flatMap(session => {
+      const token = this.tokens.get(session.userId)
+      return token === undefined ? [] : [{ userId: session.userId, token, summary: summarize(session), snapshot: session.snapshot() }]
+    })
+    const fenced = await this.guard(async () => await this.directory.refresh(updates))
+    for (const userId of fenced) {
+      this.options.log.warn({ userId }, 'lease lost to another node: dropping the local copy')
+      this.tokens.delete(userId)
+      void this.host?.locked(userId, () => { void this.host?.local(userId)?.dispose('handover') })
+    }
+  }
+
+  /** Run a Redis operation; a connection failure marks the cluster unreachable and throws DirectoryUnavailableError. */
+  private async guard<T> (operation: () => Promise<T>): Promise<T> {
+    try {
+      const result = await operation()
+      if (this.unreachable) {
+        this.unreachable = false
+        this.options.log.info({}, 'redis reachable again')
+      }
+      return result
+    } catch (error) {
+      if (error instanceof SessionMovingError) throw error
+      if (!this.unreachable) this.options.log.error({ err: error }, 'redis unreachable: new sessions are refused')
+      this.unreachable = true
+      throw new DirectoryUnavailableError((error as Error).message)
+    }
+  }
+}
