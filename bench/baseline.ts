@@ -1,0 +1,206 @@
+/**
+ * The raw baseline: Tether's glasses work on `node:http` and `ws` alone, no
+ * framework, so the benchmark's Tether/baseline ratios say what the framework,
+ * the managers and the bookkeeping cost. It does the same work where a client
+ * can tell: HS256 auth before the upgrade (401 otherwise), the same ack,
+ * heartbeat, grace and resume, a 1008 close once the token's `exp` passes
+ * (checked by the heartbeat sweep), an admin `/sessions` page with the same
+ * Summary, `/metrics` with the two memory series Tether exports, an audio relay
+ * to one subscriber on `/app-ws`, and a drain on SIGTERM (1001, exit 0).
+ *
+ * Environment (read once, the names Tether uses): PORT, HOST,
+ * AUGMENTOS_AUTH_JWT_SECRET, ADMIN_EMAILS, GRACE_PERIOD_MS, PING_INTERVAL_MS,
+ * SILENCE_TIMEOUT_MS, MAX_MESSAGE_BYTES, MAX_BUFFERED_BYTES, TOKEN_CLOCK_TOLERANCE_MS,
+ * SHUTDOWN_TIMEOUT_MS, NODE_ID.
+ */
+import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { createVerifier } from 'fast-jwt'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { BaselineRegistry, type Identity } from './baseline-sessions.js'
+
+interface Claims { email?: unknown, sub?: unknown, exp?: unknown }
+
+function intEnv (env: Record<string, string | undefined>, name: string, fallback: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer`)
+  return value
+}
+
+function readConfig (env: Record<string, string | undefined>): {
+  port: number, host: string, secret: string, admins: Set<string>, clockToleranceMs: number,
+  maxMessageBytes: number, shutdownTimeoutMs: number, registry: ConstructorParameters<typeof BaselineRegistry>[0]
+} {
+  const secret = env.AUGMENTOS_AUTH_JWT_SECRET
+  if (secret === undefined || secret === '') throw new Error('AUGMENTOS_AUTH_JWT_SECRET is required')
+  const pingIntervalMs = intEnv(env, 'PING_INTERVAL_MS', 25_000)
+  return {
+    port: intEnv(env, 'PORT', 8003),
+    host: env.HOST ?? '127.0.0.1',
+    secret,
+    admins: new Set((env.ADMIN_EMAILS ?? '').split(',').map(e => e.trim().toLowerCase()).filter(Boolean)),
+    clockToleranceMs: intEnv(env, 'TOKEN_CLOCK_TOLERANCE_MS', 5000),
+    maxMessageBytes: intEnv(env, 'MAX_MESSAGE_BYTES', 1024 * 1024),
+    shutdownTimeoutMs: intEnv(env, 'SHUTDOWN_TIMEOUT_MS', 10_000),
+    registry: {
+      nodeId: env.NODE_ID ?? 'baseline',
+      gracePeriodMs: intEnv(env, 'GRACE_PERIOD_MS', 60_000),
+      pingIntervalMs,
+      silenceTimeoutMs: intEnv(env, 'SILENCE_TIMEOUT_MS', 3 * pingIntervalMs),
+      maxBufferedBytes: intEnv(env, 'MAX_BUFFERED_BYTES', 4 * 1024 * 1024),
+      clockToleranceMs: intEnv(env, 'TOKEN_CLOCK_TOLERANCE_MS', 5000)
+    }
+  }
+}
+
+function bearer (header: string | undefined): string | undefined {
+  if (header === undefined) return undefined
+  return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1]
+}
+
+/** Answer a refused upgrade with a JSON HTTP response on the raw socket, as Tether does. */
+function refuseUpgrade (socket: Duplex, status: number, code: string): void {
+  const body = JSON.stringify({ type: 'connection_error', code, message: code, timestamp: new Date().toISOString() })
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\n` +
+    `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+}
+
+function json (response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  response.end(text)
+}
+
+async function main (): Promise<void> {
+  const config = readConfig(process.env)
+  const verify = createVerifier({ key: config.secret, algorithms: ['HS256'], clockTolerance: config.clockToleranceMs })
+  const identityOf = (token: string): Identity | null => {
+    let claims: Claims
+    try {
+      claims = verify(token) as Claims
+    } catch {
+      return null
+    }
+    const email = typeof claims.email === 'string' ? claims.email.trim().toLowerCase() : ''
+    if (email === '' || typeof claims.sub !== 'string' || claims.sub === '') return null
+    return { userId: email, subject: claims.sub, expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : null }
+  }
+  const registry = new BaselineRegistry(config.registry)
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, perMessageDeflate: false })
+  const appSockets = new Set<WebSocket>()
+  let draining = false
+
+  function listSessions (request: IncomingMessage, response: ServerResponse, url: URL): void {
+    const token = bearer(request.headers.authorization)
+    const identity = token === undefined ? null : identityOf(token)
+    if (identity === null) return json(response, 401, { statusCode: 401, error: 'Unauthorized', message: 'admin token required' })
+    if (!config.admins.has(identity.userId)) return json(response, 403, { statusCode: 403, error: 'Forbidden', message: 'not an admin' })
+    const limit = Number(url.searchParams.get('limit') ?? 100)
+    const state = url.searchParams.get('state') ?? undefined
+    const cursor = url.searchParams.get('cursor')
+    const after = cursor === null ? 0 : Number(Buffer.from(cursor, 'base64url').toString())
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000 || !Number.isInteger(after) ||
+      (state !== undefined && state !== 'active' && state !== 'grace')) {
+      return json(response, 400, { statusCode: 400, error: 'Bad Request', message: 'bad query' })
+    }
+    const page = registry.page(after, limit, state as 'active' | 'grace' | undefined)
+    const now = Date.now()
+    const last = page.sessions.at(-1)
+    json(response, 200, {
+      sessions: page.sessions.map(session => registry.summary(session, now)),
+      nextCursor: page.more && last !== undefined ? Buffer.from(String(last.sequence)).toString('base64url') : null,
+      counts: registry.counts()
+    })
+  }
+
+  const server = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://baseline')
+    if (request.method !== 'GET') return json(response, 404, { statusCode: 404, error: 'Not Found', message: 'no route' })
+    switch (url.pathname) {
+      case '/health': return json(response, 200, { status: 'ok' })
+      case '/ready': return json(response, draining ? 503 : 200, { status: draining ? 'draining' : 'ready' })
+      case '/sessions': return listSessions(request, response, url)
+      case '/metrics': {
+        // The two series the benchmark reads from Tether's prom-client metrics, computed the same way.
+        const memory = process.memoryUsage()
+        response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+        response.end(`process_resident_memory_bytes ${memory.rss}\nnodejs_heap_size_used_bytes ${memory.heapUsed}\n`)
+        return
+      }
+      default: return json(response, 404, { statusCode: 404, error: 'Not Found', message: 'no route' })
+    }
+  })
+
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(request.url ?? '/', 'http://baseline')
+    if (url.pathname === '/glasses-ws') {
+      if (draining) return refuseUpgrade(socket, 503, 'SHUTTING_DOWN')
+      const token = bearer(request.headers.authorization) ?? url.searchParams.get('token') ?? ''
+      if (token === '') return refuseUpgrade(socket, 401, 'NO_TOKEN')
+      const identity = identityOf(token)
+      if (identity === null) return refuseUpgrade(socket, 401, 'INVALID_TOKEN')
+      wss.handleUpgrade(request, socket, head, ws => registry.attach(ws, identity))
+      return
+    }
+    if (url.pathname === '/app-ws') {
+      if (draining) return refuseUpgrade(socket, 503, 'SHUTTING_DOWN')
+      wss.handleUpgrade(request, socket, head, ws => acceptApp(ws))
+      return
+    }
+    refuseUpgrade(socket, 404, 'NOT_FOUND')
+  })
+
+  /** A relay subscriber: `tpa_connection_init` names the user (its sessionId), `subscription_update` asks for audio. */
+  function acceptApp (ws: WebSocket): void {
+    appSockets.add(ws)
+    let userId: string | null = null
+    ws.on('close', () => appSockets.delete(ws))
+    ws.on('error', () => ws.terminate())
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (isBinary) return
+      let message: { type?: unknown, sessionId?: unknown, subscriptions?: unknown }
+      try {
+        message = JSON.parse(data.toString('utf8')) as typeof message
+      } catch {
+        ws.close(1008, 'not JSON')
+        return
+      }
+      if (message.type === 'tpa_connection_init' && typeof message.sessionId === 'string' && registry.sessions.has(message.sessionId)) {
+        userId = message.sessionId
+        ws.send(JSON.stringify({ type: 'tpa_connection_ack', sessionId: userId, settings: [], timestamp: new Date().toISOString() }))
+      } else if (message.type === 'subscription_update' && userId !== null && Array.isArray(message.subscriptions) &&
+        message.subscriptions.includes('audio_chunk')) {
+        registry.subscribeAudio(userId, ws)
+      } else if (userId === null) {
+        ws.close(1008, 'bad init')
+      }
+    })
+  }
+
+  async function shutdown (): Promise<void> {
+    if (draining) return
+    draining = true
+    const force = setTimeout(() => {
+      for (const client of wss.clients) client.terminate()
+      process.exit(0)
+    }, config.shutdownTimeoutMs)
+    force.unref()
+    for (const ws of appSockets) ws.close(1001, 'server shutting down')
+    await registry.drain()
+    wss.close()
+    server.close()
+    server.closeIdleConnections()
+  }
+  process.on('SIGTERM', () => { void shutdown() })
+  process.on('SIGINT', () => { void shutdown() })
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(config.port, config.host, () => resolve())
+  })
+  process.stdout.write(`baseline listening on http://${config.host}:${config.port}\n`)
+}
+
+await main()

@@ -1,0 +1,213 @@
+/**
+ * `npm run bench`: Tether against the raw `ws` baseline on this machine, in one
+ * run, printed as one table and appended to bench/RESULTS.md. The servers run
+ * as child processes, one at a time; the fleet runs here.
+ *
+ * Order: Tether main suite, baseline main suite, Tether capacity, baseline
+ * capacity, then the cluster row. Flags scale every phase down (see --help).
+ */
+import { execFileSync, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { loadavg } from 'node:os'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { startBenchApp } from './bench-app.js'
+import { machineInfo } from './machine.js'
+import { appendResults, buildRows, formatNotes, formatTable, type BenchResults } from './report.js'
+import { raiseLimitScript } from './server-process.js'
+import { clusterSuite } from './cluster-suite.js'
+import { capacitySuite, mainSuite, type BenchContext, type BenchOptions, type TargetName } from './suites.js'
+import { createTokenSigner } from './tokens.js'
+
+const USAGE = `usage: npm run bench -- [options]
+  --sessions N        idle sessions for memory, GET /sessions and drain (default 10000)
+  --rounds N          main-suite rounds per server, alternating; the table shows medians (default 3)
+  --capacity N        sessions held with heartbeats on; 0 skips the phase (default 15000)
+  --concurrency N     handshakes in flight (default 100)
+  --resume N          sessions dropped and resumed (default sessions/10, at most 1000)
+  --ping-ms MS        PING_INTERVAL_MS for both servers; silence is 3x (default 5000)
+  --hold-ms MS        capacity hold, longer than the silence timeout (default 4x ping)
+  --relay-ms MS       audio relay measurement (default 5000, after 1 s of warm-up)
+  --relay-window N    audio frames in flight (default 64)
+  --relay-frame N     bytes per audio frame (default 640 = 20 ms of PCM16 16 kHz mono)
+  --list-requests N   requests per GET /sessions figure (default 30)
+  --only NAME         run only tether or only baseline
+  --cpu-prof          CPU-profile each phase of each server (over the inspector) into bench/profiles/
+                      (summarise one with: node dist/bench/profile-summary.js <file>)
+  --cluster           also measure two Tether nodes sharing Redis (needs REDIS_URL support)
+  --redis-url URL     Redis for --cluster (default: start redis-server on a free port)
+  --no-write          print the table only; do not append to bench/RESULTS.md`
+
+class UsageError extends Error {
+  /** True when the user asked for the usage text: not an error. */
+  constructor (message: string, readonly help = false) { super(message) }
+}
+
+interface RunOptions extends BenchOptions { only: TargetName[], write: boolean, rounds: number }
+
+function int (value: string | undefined, name: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback
+  const parsed = Number(value)
+  if (!Number.isInteger(parsed) || parsed < min) throw new UsageError(`--${name} must be an integer >= ${min}`)
+  return parsed
+}
+
+function parseOptions (argv: string[]): RunOptions {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      sessions: { type: 'string' },
+      rounds: { type: 'string' },
+      capacity: { type: 'string' },
+      concurrency: { type: 'string' },
+      resume: { type: 'string' },
+      'ping-ms': { type: 'string' },
+      'hold-ms': { type: 'string' },
+      'relay-ms': { type: 'string' },
+      'relay-window': { type: 'string' },
+      'relay-frame': { type: 'string' },
+      'list-requests': { type: 'string' },
+      only: { type: 'string' },
+      'cpu-prof': { type: 'boolean' },
+      cluster: { type: 'boolean' },
+      'redis-url': { type: 'string' },
+      'no-write': { type: 'boolean' },
+      help: { type: 'boolean' }
+    }
+  })
+  if (values.help === true) throw new UsageError(USAGE, true)
+  const sessions = int(values.sessions, 'sessions', 10_000, 1)
+  const pingMs = int(values['ping-ms'], 'ping-ms', 5000, 100)
+  const only = values.only
+  if (only !== undefined && only !== 'tether' && only !== 'baseline') throw new UsageError('--only is tether or baseline')
+  return {
+    sessions,
+    capacity: int(values.capacity, 'capacity', 15_000, 0),
+    concurrency: int(values.concurrency, 'concurrency', 100, 1),
+    resumeCount: int(values.resume, 'resume', Math.min(1000, Math.max(1, Math.floor(sessions / 10))), 1),
+    pingMs,
+    holdMs: int(values['hold-ms'], 'hold-ms', 4 * pingMs, 0),
+    relayMs: int(values['relay-ms'], 'relay-ms', 5000, 100),
+    relayWindow: int(values['relay-window'], 'relay-window', 64, 1),
+    relayFrameBytes: int(values['relay-frame'], 'relay-frame', 640, 8),
+    listRequests: int(values['list-requests'], 'list-requests', 30, 1),
+    profileDir: values['cpu-prof'] === true ? fileURLToPath(new URL('../../bench/profiles/', import.meta.url)) : null,
+    cluster: values.cluster === true,
+    redisUrl: values['redis-url'] ?? null,
+    only: only === undefined ? ['tether', 'baseline'] : [only],
+    write: values['no-write'] !== true,
+    rounds: int(values.rounds, 'rounds', 3, 1)
+  }
+}
+
+/** The soft open-files limit this process runs with (bash inherits it). */
+function softFileLimit (): number {
+  try {
+    const text = execFileSync('bash', ['-c', 'ulimit -Sn'], { encoding: 'utf8' }).trim()
+    return text === 'unlimited' ? Number.POSITIVE_INFINITY : Number(text)
+  } catch {
+    return Number.NaN
+  }
+}
+
+const RAISED_MARK = 'TETHER_BENCH_LIMIT_RAISED'
+
+/**
+ * The fleet holds one socket per session in this process: when the soft limit is
+ * too low, run again through bash with it raised (once). Resolves true when this
+ * process should go on itself.
+ */
+async function ensureFileLimit (needed: number): Promise<boolean> {
+  const limit = softFileLimit()
+  if (!(limit < needed)) return true
+  if (process.env[RAISED_MARK] === '1') {
+    process.stderr.write(`[bench] warning: open files limit is ${limit}, the run needs about ${needed}; expect failed connects\n`)
+    return true
+  }
+  const child = spawn('bash', ['-c', raiseLimitScript(needed), 'bash', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, [RAISED_MARK]: '1' }
+  })
+  process.exitCode = await new Promise<number>(resolve => child.once('exit', code => resolve(code ?? 1)))
+  return false
+}
+
+function progressWriter (): (line: string, ticker?: boolean) => void {
+  const tty = process.stderr.isTTY
+  return (line, ticker = false) => {
+    if (tty) process.stderr.write(`\r[bench] ${line}\x1b[K`)
+    // In a log, one line per phase is enough.
+    else if (!ticker) process.stderr.write(`[bench] ${line}\n`)
+  }
+}
+
+async function main (): Promise<void> {
+  let options: RunOptions
+  try {
+    options = parseOptions(process.argv.slice(2))
+  } catch (error) {
+    if (error instanceof UsageError && error.help) {
+      process.stdout.write(`${error.message}\n`)
+      return
+    }
+    process.stderr.write(`${(error as Error).message}\n${error instanceof UsageError ? '' : USAGE + '\n'}`)
+    process.exitCode = 2
+    return
+  }
+  if (!await ensureFileLimit(Math.max(options.sessions, options.capacity) + 1024)) return
+
+  const started = performance.now()
+  const startedAt = new Date()
+  const secret = randomBytes(32).toString('hex')
+  const app = await startBenchApp()
+  const progress = progressWriter()
+  const ctx: BenchContext = {
+    options,
+    secret,
+    sign: createTokenSigner(secret),
+    adminEmail: 'bench-admin@tether.sim',
+    app,
+    scripts: {
+      tether: fileURLToPath(new URL('../server.js', import.meta.url)),
+      baseline: fileURLToPath(new URL('./baseline.js', import.meta.url))
+    },
+    progress
+  }
+  const results: BenchResults = {
+    options,
+    machine: machineInfo(),
+    startedAt,
+    elapsedMs: 0,
+    load: { start: loadavg()[0] ?? Number.NaN, end: Number.NaN },
+    rounds: options.rounds,
+    main: { tether: [], baseline: [] },
+    capacity: { tether: null, baseline: null },
+    cluster: { note: 'n/a (not run)' }
+  }
+  try {
+    // Rounds alternate the servers, so a burst of other work on the machine hits both alike.
+    for (let round = 0; round < options.rounds; round += 1) {
+      for (const name of options.only) results.main[name].push(await mainSuite(ctx, name))
+    }
+    if (options.capacity > 0) {
+      for (const name of options.only) results.capacity[name] = await capacitySuite(ctx, name)
+    }
+    results.cluster = options.only.includes('tether') ? await clusterSuite(ctx) : { note: 'n/a (Tether not run)' }
+  } finally {
+    await app.close()
+  }
+  results.elapsedMs = performance.now() - started
+  results.load.end = loadavg()[0] ?? Number.NaN
+  if (process.stderr.isTTY) process.stderr.write('\n')
+  process.stdout.write(`\n${formatTable(buildRows(results))}\n${formatNotes(results)}`)
+  if (options.profileDir !== null) process.stdout.write(`\nCPU profiles, one per server and phase: bench/profiles/\n`)
+  if (options.write) {
+    const file = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url))
+    appendResults(file, results)
+    process.stdout.write(`\nappended to bench/RESULTS.md (${(results.elapsedMs / 1000).toFixed(0)} s)\n`)
+  }
+}
+
+await main()
