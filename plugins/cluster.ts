@@ -20,7 +20,10 @@ export default fp<{ config: Config, publicUrl: () => string }>(async function cl
   }
   const retryStrategy = (attempt: number): number => Math.min(attempt * 200, 2000)
   // Commands fail at once while Redis is away (new claims fail closed) instead of queueing.
-  const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy })
+  // A paused or stalled Redis answers nothing: bound every command so claims fail instead of hanging.
+  const redis = new Redis(config.redisUrl, {
+    enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy, commandTimeout: config.handoverTimeoutMs
+  })
   // The subscriber waits for Redis and re-subscribes by itself after a reconnect.
   const subscriber = new Redis(config.redisUrl, { retryStrategy })
   for (const client of [redis, subscriber]) {

@@ -33,6 +33,10 @@ export interface ClusterHost {
   locked: <T>(userId: string, task: () => T | Promise<T>) => Promise<T>
   /** End a local session (admin delete routed here). */
   end: (userId: string, reason: DisposeReason) => Promise<boolean>
+  /** Drop a claim made for an upgrade still in flight; that upgrade must claim again. */
+  forget: (userId: string) => void
+  /** True while an upgrade of the user is in flight on this node. */
+  isPending: (userId: string) => boolean
 }
 
 export interface ClusterOptions {
@@ -67,6 +71,7 @@ export class Cluster {
       return session === undefined ? null : describe(session)
     })
     this.rpc.handle('delete', async params => await host.end((params as { userId: string }).userId, 'manual'))
+    this.rpc.handle('yield', async params => await this.yieldIfIdle((params as { userId: string }).userId))
     await this.rpc.start()
     this.timer = setInterval(() => { void this.refreshAll() }, Math.max(50, Math.floor(this.options.leaseTtlMs / 3)))
     this.timer.unref()
@@ -147,26 +152,31 @@ export class Cluster {
   private async giveUp (userId: string): Promise<HandoverReply> {
     const host = this.host
     if (host === null) return { snapshot: null }
+    if (host.local(userId) === undefined) {
+      // Only claimed, for an upgrade still in flight (whose task may hold the user's lock while it
+      // asks us in turn): give the claim up without waiting, and that upgrade claims again.
+      host.forget(userId)
+      await this.releaseClaim(userId)
+      return { snapshot: await this.directory.lastState(userId) }
+    }
     return await host.locked(userId, async () => {
       const session = host.local(userId)
-      const token = this.tokens.get(userId)
       if (session === undefined) {
-        // Claimed for an upgrade still in flight: give the claim up, the newer connection wins.
-        if (token !== undefined) {
-          this.tokens.delete(userId)
-          await this.directory.release(userId, token, false)
-        }
+        await this.releaseClaim(userId)
         return { snapshot: await this.directory.lastState(userId) }
       }
       const snapshot = session.snapshot()
-      const disposal = session.dispose('handover')
-      if (token !== undefined) {
-        this.tokens.delete(userId)
-        await this.directory.release(userId, token, false)
-      }
-      void disposal
+      void session.dispose('handover')
+      await this.releaseClaim(userId)
       return { snapshot }
     })
+  }
+
+  private async releaseClaim (userId: string): Promise<void> {
+    const token = this.tokens.get(userId)
+    if (token === undefined) return
+    this.tokens.delete(userId)
+    await this.directory.release(userId, token, false)
   }
 
   private async refreshAll (): Promise<void> {
@@ -192,11 +202,56 @@ export class Cluster {
       return token === undefined ? [] : [{ userId: session.userId, token, summary: summarize(session), snapshot: session.snapshot() }]
     })
     const fenced = await this.guard(async () => await this.directory.refresh(updates))
-    for (const userId of fenced) {
+    for (const userId of fenced) void this.contest(userId)
+  }
+
+  /**
+   * Our lease token was refused: another node claimed the user. If that node really
+   * has the session (the user connected there), our copy is stale and is dropped.
+   * A claim with no session behind it (one that timed out on its node while Redis
+   * was paused, then ran) is given back, and we claim again and keep serving.
+   */
+  private async contest (userId: string): Promise<void> {
+    const host = this.host
+    if (host === null) return
+    await host.locked(userId, async () => {
+      const session = host.local(userId)
+      if (session === undefined) return
+      try {
+        const owner = await this.guard(async () => await this.directory.owner(userId))
+        const yielded = owner === null || owner === this.nodeId ||
+          await this.guard(async () => await this.rpc.request<boolean>(owner, 'yield', { userId }, this.options.handoverTimeoutMs)) === true
+        if (yielded) {
+          const claim = await this.guard(async () => await this.directory.claim(userId, session.sessionInstanceId, summarize(session)))
+          if (claim.ok) {
+            this.tokens.set(userId, claim.token)
+            return
+          }
+        }
+      } catch (error) {
+        // Unsure (Redis away): keep serving; the next refresh asks again.
+        this.options.log.warn({ err: error, userId }, 'could not settle a refused lease yet')
+        return
+      }
       this.options.log.warn({ userId }, 'lease lost to another node: dropping the local copy')
       this.tokens.delete(userId)
-      void this.host?.locked(userId, () => { void this.host?.local(userId)?.dispose('handover') })
+      void session.dispose('handover')
+    })
+  }
+
+  /** Another node asks us to give back a claim of ours that has no session behind it. */
+  private async yieldIfIdle (userId: string): Promise<boolean> {
+    const host = this.host
+    if (host === null || host.local(userId) !== undefined || host.isPending(userId)) return false
+    const owner = await this.directory.owner(userId)
+    if (owner !== this.nodeId) return owner === null
+    const token = this.tokens.get(userId)
+    if (token !== undefined) {
+      await this.releaseClaim(userId)
+      return true
     }
+    // A claim this node made but never learned of (its command timed out, then ran).
+    return await this.directory.revokeOwnIdle(userId, this.nodeId)
   }
 
   /** Run a Redis operation; a connection failure marks the cluster unreachable and throws DirectoryUnavailableError. */

@@ -39,8 +39,9 @@ return {1, tostring(token)}
 `
 
 /**
- * KEYS: lease, fence, state. ARGV: nodeId, token, now, ttl, summary, snapshot, stateTtl, state.
- * -> 1 refreshed | 0 fenced. A lease that expired with nobody claiming since (fence unchanged) is re-created.
+ * KEYS: lease, fence, state. ARGV: nodeId, token, now, ttl, summary, snapshot, stateTtl, state, instanceId.
+ * -> 1 refreshed | 0 fenced. A lease that expired with nobody claiming since (fence unchanged, or gone with
+ * the rest of Redis's data) is re-created.
  */
 const REFRESH = `
 local token = redis.call('HGET', KEYS[1], 'token')
@@ -48,10 +49,12 @@ if token then
   if token ~= ARGV[2] then return 0 end
 else
   local fence = redis.call('GET', KEYS[2])
-  if fence ~= ARGV[2] then return 0 end
+  if fence and fence ~= ARGV[2] then return 0 end
+  -- No fence at all: Redis lost its data (a restart without persistence); nobody else can have claimed.
+  if not fence then redis.call('SET', KEYS[2], ARGV[2]) end
   redis.call('HSET', KEYS[1], 'nodeId', ARGV[1], 'token', ARGV[2])
 end
-redis.call('HSET', KEYS[1], 'state', ARGV[8], 'updatedAt', ARGV[3], 'summary', ARGV[5])
+redis.call('HSET', KEYS[1], 'state', ARGV[8], 'updatedAt', ARGV[3], 'summary', ARGV[5], 'instanceId', ARGV[9])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[7])
 return 1
@@ -62,6 +65,14 @@ const RELEASE = `
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 if ARGV[2] == '1' then redis.call('DEL', KEYS[2]) end
+return 1
+`
+
+/** KEYS: lease. ARGV: nodeId. Drops this node's lease only if it is a bare claim (no session was ever written). */
+const REVOKE_OWN_IDLE = `
+if redis.call('HGET', KEYS[1], 'nodeId') ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'instanceId') ~= '' then return 0 end
+redis.call('DEL', KEYS[1])
 return 1
 `
 
@@ -87,9 +98,10 @@ export interface NodeInfo { nodeId: string, publicUrl: string, active: number, g
 interface Scripts {
   tetherClaim: (lease: string, fence: string, nodeId: string, instanceId: string, now: number, ttl: number, summary: string) => Promise<[number, string]>
   tetherRefresh: (lease: string, fence: string, state: string, nodeId: string, token: string, now: number, ttl: number,
-    summary: string, snapshot: string, stateTtl: number, sessionState: string) => Promise<number>
+    summary: string, snapshot: string, stateTtl: number, sessionState: string, instanceId: string) => Promise<number>
   tetherRelease: (lease: string, state: string, token: string, dropState: string) => Promise<number>
   tetherRevoke: (lease: string, fence: string, state: string) => Promise<number>
+  tetherRevokeOwnIdle: (lease: string, nodeId: string) => Promise<number>
 }
 
 export interface RedisDirectoryOptions {
@@ -107,6 +119,7 @@ export class RedisDirectory implements SessionDirectory {
     redis.defineCommand('tetherRefresh', { numberOfKeys: 3, lua: REFRESH })
     redis.defineCommand('tetherRelease', { numberOfKeys: 2, lua: RELEASE })
     redis.defineCommand('tetherRevoke', { numberOfKeys: 3, lua: REVOKE })
+    redis.defineCommand('tetherRevokeOwnIdle', { numberOfKeys: 1, lua: REVOKE_OWN_IDLE })
     // defineCommand adds the methods at run time; this view gives them types.
     this.scripts = redis as unknown as Scripts
   }
@@ -126,7 +139,8 @@ export class RedisDirectory implements SessionDirectory {
     const now = Date.now()
     const results = await Promise.all(updates.map(async u => await this.scripts.tetherRefresh(
       leaseKey(u.userId), fenceKey(u.userId), stateKey(u.userId), this.options.nodeId, u.token, now,
-      this.options.leaseTtlMs, JSON.stringify(u.summary), JSON.stringify(u.snapshot), this.options.stateTtlMs, u.summary.state)))
+      this.options.leaseTtlMs, JSON.stringify(u.summary), JSON.stringify(u.snapshot), this.options.stateTtlMs, u.summary.state,
+      u.summary.sessionInstanceId)))
     return updates.filter((_, i) => results[i] !== 1).map(u => u.userId)
   }
 
@@ -138,6 +152,11 @@ export class RedisDirectory implements SessionDirectory {
   /** End a lease whose owner does not answer. True when there was one. */
   async revoke (userId: string): Promise<boolean> {
     return await this.scripts.tetherRevoke(leaseKey(userId), fenceKey(userId), stateKey(userId)) === 1
+  }
+
+  /** Give back a claim of this node that never got a session (its claim command timed out, then ran). */
+  async revokeOwnIdle (userId: string, nodeId: string): Promise<boolean> {
+    return await this.scripts.tetherRevokeOwnIdle(leaseKey(userId), nodeId) === 1
   }
 
   async owner (userId: string): Promise<string | null> {

@@ -119,7 +119,9 @@ export class SessionRegistry {
       local: userId => this.get(userId),
       all: () => [...this.sessions.values()],
       locked: async (userId, task) => await this.lock.run(userId, task),
-      end: async (userId, reason) => await this.dispose(userId, reason)
+      end: async (userId, reason) => await this.dispose(userId, reason),
+      forget: userId => { this.pending.delete(userId) },
+      isPending: userId => this.pending.has(userId)
     })
   }
 

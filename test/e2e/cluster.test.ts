@@ -1,0 +1,224 @@
+/**
+ * Cluster mode on a real redis-server: nodes as apps in this process (distinct
+ * NODE_IDs) and, where a node must die or sleep, as child processes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import WebSocket from 'ws'
+import { Client, SECRET, admin, connectAcked, delay, eventually, glassesToken, refusedUpgrade, startServer, type Server, type Teardown } from '../helper.js'
+import { RedisServer } from '../redis-server.js'
+import { startSdkApp, writeCatalogue } from '../sdk-app.js'
+import type { Config } from '../../config.js'
+
+const LEASE = 900
+const serverFile = fileURLToPath(new URL('../../server.ts', import.meta.url))
+
+async function node (t: Teardown, redis: RedisServer, nodeId: string, extra: Partial<Config> = {}): Promise<Server> {
+  return await startServer(t, {
+    redisUrl: redis.url, nodeId, leaseTtlMs: LEASE, handoverTimeoutMs: 500, gracePeriodMs: 30_000, userConnectsPerMinute: 1000, ...extra
+  })
+}
+
+/** Live sessions of a user across nodes. */
+const owners = (nodes: Server[], user: string): Server[] => nodes.filter(n => n.app.sessions.get(user) !== undefined)
+
+/** Connect, resolving with the socket once acked, or with the HTTP status of a refused upgrade. */
+async function tryConnect (t: Teardown, server: Server, token: string): Promise<{ client: Client } | { status: number }> {
+  const ws = new WebSocket(`${server.wsUrl}/glasses-ws`, { headers: { authorization: `Bearer ${token}` } })
+  t.teardown(() => ws.terminate())
+  return await new Promise(resolve => {
+    ws.on('unexpected-response', (_req, res) => { resolve({ status: res.statusCode ?? 0 }); ws.terminate() })
+    ws.on('error', () => {})
+    ws.on('open', () => {
+      const client = new Client(ws)
+      void client.next('connection_ack', 5000).then(() => resolve({ client }), () => resolve({ client }))
+    })
+  })
+}
+
+t.test('concurrent connects of one user to two nodes end with one session, like two on one node', async t => {
+  const redis = await RedisServer.start(t)
+  const a = await node(t, redis, 'node-a')
+  const b = await node(t, redis, 'node-b')
+  const token = glassesToken('twice@example.com')
+  const outcomes = await Promise.all([a, b, a, b].map(async n => await tryConnect(t, n, token)))
+  const clients = outcomes.flatMap(o => 'client' in o ? [o.client] : [])
+  const refused = outcomes.flatMap(o => 'status' in o ? [o.status] : [])
+  t.ok(refused.every(status => status === 503), `a connect that loses the race is told to retry (503 SESSION_MOVING): ${refused.join(',')}`)
+  await eventually(() => clients.filter(c => c.closeCode === null).length === 1, 'one socket left open', 8000)
+  await eventually(() => owners([a, b], 'twice@example.com').length === 1, 'one session cluster-wide', 3000)
+  const acked = clients.filter(c => c.count('connection_ack') >= 1)
+  t.ok(acked.length >= 1, 'acked')
+  t.equal(new Set(acked.map(c => c.messages.find(m => m.type === 'connection_ack')?.sessionInstanceId)).size, 1, 'one sessionInstanceId across nodes')
+  const codes = clients.filter(c => c.closeCode !== null).map(c => c.closeCode)
+  t.ok(codes.every(code => code === 4001 || code === 1013), `the others were taken over (4001) or told to retry (1013): ${codes.join(',')}`)
+})
+
+t.test('handover keeps counters and apps; the SDK app switches clouds', async t => {
+  const redis = await RedisServer.start(t)
+  const sdk = await startSdkApp(t)
+  const appsFile = writeCatalogue(t.testdir(), [sdk])
+  const a = await node(t, redis, 'node-a', { appsFile })
+  const b = await node(t, redis, 'node-b', { appsFile })
+  const { client: onA, ack } = await connectAcked(t, a, 'mover@example.com')
+  onA.send({ type: 'start_app', packageName: sdk.packageName })
+  await eventually(() => a.app.sessions.get('mover@example.com')?.view().appSubscriptions[sdk.packageName]?.length === 4, 'app running on A', 5000)
+  onA.send({ type: 'button_press', buttonId: 'on-a', pressType: 'short' })
+  onA.ws.send(Buffer.alloc(320))
+  await eventually(() => sdk.app.of('button_press').length === 1, 'press on A')
+  const before = a.app.sessions.get('mover@example.com')?.metrics.counts()
+
+  const { client: onB, ack: ackB } = await connectAcked(t, b, 'mover@example.com')
+  t.equal(await onA.waitClosed(), 4001, 'A closed its glasses socket 4001')
+  t.equal(ackB.reconnection, true)
+  t.equal(ackB.sessionInstanceId, ack.sessionInstanceId, 'same session instance')
+  const moved = b.app.sessions.get('mover@example.com')
+  t.equal(moved?.reconnections, 1)
+  t.ok((moved?.metrics.counts().messagesIn ?? 0) >= (before?.messagesIn ?? 1), 'counters preserved')
+  t.equal(moved?.metrics.counts().audioBytes, 320)
+  t.equal(a.app.sessions.get('mover@example.com'), undefined, 'A dropped its copy')
+
+  await eventually(() => b.app.sessions.get('mover@example.com')?.view().appSubscriptions[sdk.packageName]?.length === 4, 'the app connected to B and subscribed', 8000)
+  t.equal(sdk.app.stops.length, 0, 'the app was never told the session ended')
+  onB.send({ type: 'button_press', buttonId: 'on-b', pressType: 'short' })
+  await eventually(() => sdk.app.of('button_press').some(r => (r.data as { buttonId: string }).buttonId === 'on-b'), 'press on B reaches the app', 5000)
+  const metricsA = await (await fetch(`${a.httpUrl}/metrics`)).text()
+  t.match(metricsA, /tether_sessions_disposed_total\{reason="handover"\} 1/)
+})
+
+t.test('admin from any node: list, detail and delete across nodes; /nodes lists both', async t => {
+  const redis = await RedisServer.start(t)
+  const a = await node(t, redis, 'node-a')
+  const b = await node(t, redis, 'node-b')
+  await connectAcked(t, a, 'on-a@example.com')
+  const { client: onB } = await connectAcked(t, b, 'on-b@example.com')
+  await eventually(async () => (await admin(a, 'GET', '/sessions')).json().counts.total === 2, 'both listed from A', 3000)
+  const list = (await admin(a, 'GET', '/sessions?limit=1')).json()
+  t.equal(list.sessions.length, 1)
+  t.type(list.nextCursor, 'string')
+  const rest = (await admin(a, 'GET', `/sessions?limit=1&cursor=${list.nextCursor as string}`)).json()
+  t.same([list.sessions[0].userId, rest.sessions[0].userId].sort(), ['on-a@example.com', 'on-b@example.com'], 'paged across nodes, each once')
+  t.equal(rest.nextCursor, null)
+  t.same(new Set([list.sessions[0].nodeId, rest.sessions[0].nodeId]), new Set(['node-a', 'node-b']), 'nodeId in every summary')
+
+  const detail = await admin(a, 'GET', '/sessions/on-b@example.com')
+  t.equal(detail.statusCode, 200)
+  t.equal(detail.json().nodeId, 'node-b')
+  t.ok(detail.json().managers.heartbeat !== undefined, 'live detail from the owner')
+
+  const nodes = (await admin(b, 'GET', '/nodes')).json().nodes as Array<{ nodeId: string }>
+  t.same(nodes.map(n => n.nodeId).sort(), ['node-a', 'node-b'])
+
+  t.equal((await admin(a, 'DELETE', '/sessions/on-b@example.com')).statusCode, 204)
+  t.equal(await onB.waitClosed(), 4002, 'the owner closed it 4002')
+  t.equal((await admin(a, 'DELETE', '/sessions/on-b@example.com')).statusCode, 404)
+})
+
+t.test('Redis away: sessions keep working, new claims fail closed, /ready says so; all recovers', async t => {
+  const redis = await RedisServer.start(t)
+  const a = await node(t, redis, 'node-a')
+  const { client } = await connectAcked(t, a, 'steady@example.com')
+  await redis.stop()
+  await eventually(async () => (await fetch(`${a.httpUrl}/ready`)).status === 503, '/ready 503', 5000)
+  client.send({ type: 'ping' })
+  await client.next('pong')
+  const refused = await refusedUpgrade(a, { authorization: `Bearer ${glassesToken('newcomer@example.com')}` })
+  t.equal(refused.status, 503)
+  t.equal(refused.body.code, 'DIRECTORY_UNAVAILABLE')
+  await redis.start()
+  await eventually(async () => (await fetch(`${a.httpUrl}/ready`)).status === 200, '/ready 200 again', 10_000)
+  await connectAcked(t, a, 'newcomer@example.com')
+  const check = redis.client(t)
+  await eventually(async () => await check.hget('tether:lease:steady@example.com', 'nodeId') === 'node-a', 'the lease was reconciled', 5000)
+  t.equal(client.closeCode, null, 'the held session never dropped')
+})
+
+t.test('Redis paused beyond the lease TTL: no user ends up with two sessions', async t => {
+  const redis = await RedisServer.start(t)
+  const a = await node(t, redis, 'node-a')
+  const b = await node(t, redis, 'node-b')
+  const { client } = await connectAcked(t, a, 'paused@example.com')
+  const control = redis.client(t)
+  await control.call('CLIENT', 'PAUSE', String(LEASE * 3), 'ALL')
+  const during = await refusedUpgrade(b, { authorization: `Bearer ${glassesToken('paused@example.com')}` }).catch(() => ({ status: 0, body: {} }))
+  t.equal(during.status, 503, 'a claim while Redis is paused fails closed')
+  await delay(LEASE * 3)
+  await eventually(async () => (await fetch(`${b.httpUrl}/ready`)).status === 200, 'recovered', 10_000)
+  await delay(LEASE)
+  t.equal(owners([a, b], 'paused@example.com').length, 1, 'still one session')
+  client.send({ type: 'ping' })
+  await client.next('pong')
+})
+
+/** A Tether node as a child process, so it can be killed or frozen. */
+async function nodeProcess (t: Teardown, redis: RedisServer, nodeId: string): Promise<{ child: ChildProcess, url: string }> {
+  const child = spawn(process.execPath, [...process.execArgv, serverFile], {
+    env: {
+      ...process.env, AUGMENTOS_AUTH_JWT_SECRET: SECRET, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', REDIS_URL: redis.url,
+      NODE_ID: nodeId, LEASE_TTL_MS: String(LEASE), HANDOVER_TIMEOUT_MS: '500', GRACE_PERIOD_MS: '30000'
+    },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  let output = ''
+  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const port = await eventually(() => Number(/Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1]) || undefined, 'node listening', 20_000)
+  return { child, url: `ws://127.0.0.1:${port}` }
+}
+
+async function connectTo (t: Teardown, url: string, user: string): Promise<{ client: Client, ack: Record<string, unknown> }> {
+  const ws = new WebSocket(`${url}/glasses-ws`, { headers: { authorization: `Bearer ${glassesToken(user)}` } })
+  const client = new Client(ws)
+  t.teardown(() => ws.terminate())
+  return { client, ack: await client.next('connection_ack', 5000) }
+}
+
+t.test('kill -9 of a node: its users are claimable after the lease TTL and not before, resuming its last state', async t => {
+  const redis = await RedisServer.start(t)
+  const doomed = await nodeProcess(t, redis, 'node-doomed')
+  const a = await node(t, redis, 'node-a')
+  const { client, ack } = await connectTo(t, doomed.url, 'orphan@example.com')
+  client.send({ type: 'local_transcription', text: 'remember me', isFinal: true })
+  await delay(LEASE)
+  doomed.child.kill('SIGKILL')
+  const killedAt = Date.now()
+  const early = await refusedUpgrade(a, { authorization: `Bearer ${glassesToken('orphan@example.com')}` })
+  t.equal(early.status, 503, 'before the TTL: 503')
+  t.equal(early.body.code, 'SESSION_MOVING')
+  const resumed = await eventually(async () => {
+    const outcome = await tryConnect(t, a, glassesToken('orphan@example.com'))
+    if ('client' in outcome) return outcome.client
+    t.equal(outcome.status, 503, 'refused with 503 until then')
+    await delay(100)
+    return undefined
+  }, 'claimable after the TTL', 10_000)
+  t.ok(Date.now() - killedAt >= LEASE * 0.5, 'not claimable at once')
+  const ackA = resumed.messages.find(m => m.type === 'connection_ack')
+  t.equal(ackA?.sessionInstanceId, ack.sessionInstanceId, 'resumed from the last state the dead node wrote')
+  t.equal(ackA?.reconnection, true)
+  t.equal(a.app.sessions.get('orphan@example.com')?.metrics.counts().transcripts, 1, 'counters as last refreshed')
+})
+
+t.test('fencing: a node frozen past its lease wakes up unable to write, and drops its copy', async t => {
+  const redis = await RedisServer.start(t)
+  const sleeper = await nodeProcess(t, redis, 'node-sleeper')
+  const a = await node(t, redis, 'node-a')
+  const { client: old } = await connectTo(t, sleeper.url, 'fenced@example.com')
+  sleeper.child.kill('SIGSTOP')
+  const { client: fresh } = await eventually(async () => {
+    const outcome = await tryConnect(t, a, glassesToken('fenced@example.com'))
+    if ('client' in outcome) return outcome
+    await delay(100)
+    return undefined
+  }, 'claimed on A after the lease expired', 10_000)
+  const check = redis.client(t)
+  t.equal(await check.hget('tether:lease:fenced@example.com', 'nodeId'), 'node-a')
+  sleeper.child.kill('SIGCONT')
+  t.equal(await old.waitClosed(5000), 4001, 'the woken node dropped its copy (4001)')
+  await delay(LEASE)
+  t.equal(await check.hget('tether:lease:fenced@example.com', 'nodeId'), 'node-a', 'its stale writes were refused')
+  fresh.send({ type: 'ping' })
+  await fresh.next('pong')
+  t.equal(fresh.closeCode, null)
+})
