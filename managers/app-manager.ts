@@ -92,7 +92,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
       return
     }
     // A fresh session restarts the apps its user had running; a resumed one restarts nothing.
-    if (!ctx.reconnection) void this.restoreRunningApps()
+    if (!ctx.reconnection) this.inBackground(this.restoreRunningApps(), 'restoring running apps')
   }
 
   exportApps (): AppSnapshot[] {
@@ -183,7 +183,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
     this.subscriptions.remove(packageName)
     this.display.forget(packageName)
     this.publishState()
-    void this.service.directory.appStopped(this.session.userId, packageName)
+    this.inBackground(this.service.directory.appStopped(this.session.userId, packageName), 'forgetting a stopped app')
     await postWebhook(record.entry.webhookUrl, {
       type: 'stop_request',
       sessionId: this.appSessionId(packageName),
@@ -238,7 +238,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
     this.settle(record, false)
     this.subscriptions.remove(packageName)
     this.publishState()
-    void this.service.directory.appStartFailed(this.session.userId, packageName)
+    this.inBackground(this.service.directory.appStartFailed(this.session.userId, packageName), 'counting a failed start')
     this.service.notify(o => o.startFailed?.(packageName, failure))
     this.session.log.warn({ packageName, failure }, 'app start failed')
   }
@@ -281,7 +281,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
     if (pending !== null) {
       record.startedAt = Date.now()
       this.settle(record, true)
-      void this.service.directory.appStarted(this.session.userId, packageName)
+      this.inBackground(this.service.directory.appStarted(this.session.userId, packageName), 'remembering a running app')
       this.service.notify(o => o.started?.(packageName, pending.reason))
       this.publishState()
     }
@@ -412,6 +412,11 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
       this.service.slots.set(id, { packageName, endpoint: this })
     }
     return id
+  }
+
+  /** Directory writes run beside the session; in cluster mode Redis may be away, which must not hurt it. */
+  private inBackground (work: Promise<unknown>, what: string): void {
+    work.catch((error: unknown) => { this.session.log.warn({ err: error }, `${what} failed`) })
   }
 
   private publishState (): void {
