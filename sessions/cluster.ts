@@ -55,6 +55,7 @@ export class Cluster {
   private host: ClusterHost | null = null
   private timer: NodeJS.Timeout | null = null
   private unreachable = false
+  private inflight: Promise<void> = Promise.resolve()
 
   constructor (readonly directory: RedisDirectory, private readonly rpc: ClusterRpc, private readonly options: ClusterOptions) {}
 
@@ -73,7 +74,7 @@ export class Cluster {
     this.rpc.handle('delete', async params => await host.end((params as { userId: string }).userId, 'manual'))
     this.rpc.handle('yield', async params => await this.yieldIfIdle((params as { userId: string }).userId))
     await this.rpc.start()
-    this.timer = setInterval(() => { void this.refreshAll() }, Math.max(50, Math.floor(this.options.leaseTtlMs / 3)))
+    this.timer = setInterval(() => { this.inflight = this.refreshAll() }, Math.max(50, Math.floor(this.options.leaseTtlMs / 3)))
     this.timer.unref()
     await this.refreshAll()
   }
@@ -81,6 +82,8 @@ export class Cluster {
   async stop (): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer)
     this.timer = null
+    // A refresh in flight would announce this node again after it retired.
+    await this.inflight
     await this.guard(async () => { await this.directory.retire() }).catch(() => {})
   }
 

@@ -222,3 +222,18 @@ t.test('fencing: a node frozen past its lease wakes up unable to write, and drop
   await fresh.next('pong')
   t.equal(fresh.closeCode, null)
 })
+
+t.test('a node shutting down releases its leases: its users are claimed elsewhere at once', async t => {
+  const redis = await RedisServer.start(t)
+  const leaving = await node(t, redis, 'node-leaving', { leaseTtlMs: 30_000 })
+  const b = await node(t, redis, 'node-b', { leaseTtlMs: 30_000 })
+  const { client } = await connectAcked(t, leaving, 'traveller@example.com')
+  await leaving.app.close()
+  t.equal(await client.waitClosed(), 1001, 'the glasses were told the node is going away')
+  const check = redis.client(t)
+  t.equal(await check.exists('tether:lease:traveller@example.com'), 0, 'no lease left behind')
+  const { ack } = await connectAcked(t, b, 'traveller@example.com')
+  t.equal(ack.type, 'connection_ack', 'claimed on another node without waiting for a 30 s lease to expire')
+  const nodes = (await admin(b, 'GET', '/nodes')).json().nodes as Array<{ nodeId: string }>
+  t.notOk(nodes.some(n => n.nodeId === 'node-leaving'), `the node retired from the cluster view (${nodes.map(n => n.nodeId).join(',')})`)
+})
