@@ -147,6 +147,7 @@ export default fp(async function metricsPlugin (fastify) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const metrics = createMetrics(registry, () => fastify.sessions.counts())
+  const traffic = new Map<string, { messages: { inc: () => void }, bytes: { inc: (n: number) => void } }>()
 
   fastify.sessions.observe({
     event (event) {
@@ -176,8 +177,15 @@ export default fp(async function metricsPlugin (fastify) {
       }
     },
     traffic (direction, kind, bytes) {
-      metrics.messages.inc({ direction, kind })
-      metrics.bytes.inc({ direction, kind }, bytes)
+      // Per message: look the labelled children up once per (direction, kind), not on every call.
+      const key = `${direction}:${kind}`
+      let children = traffic.get(key)
+      if (children === undefined) {
+        children = { messages: metrics.messages.labels(direction, kind), bytes: metrics.bytes.labels(direction, kind) }
+        traffic.set(key, children)
+      }
+      children.messages.inc()
+      children.bytes.inc(bytes)
       if (kind === 'audio') {
         metrics.audioChunks.inc()
         metrics.audioBytes.inc(bytes)

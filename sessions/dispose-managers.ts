@@ -13,18 +13,19 @@ export async function disposeManagers (managers: readonly Manager[], timeoutMs: 
 }
 
 async function disposeOne (manager: Manager, timeoutMs: number, reason?: DisposeReason): Promise<DisposeFailure | null> {
+  let pending: Promise<void> | void
+  try {
+    pending = manager.dispose(reason)
+  } catch (error) {
+    return { manager: manager.name, kind: 'error', error }
+  }
+  // Most managers dispose synchronously: no timer, no race for them.
+  if (!(pending instanceof Promise)) return null
   let timer: NodeJS.Timeout | undefined
   const timedOut = new Promise<DisposeFailure>(resolve => {
     timer = setTimeout(() => resolve({ manager: manager.name, kind: 'timeout' }), timeoutMs)
   })
-  const disposed = (async (): Promise<DisposeFailure | null> => {
-    try {
-      await manager.dispose(reason)
-      return null
-    } catch (error) {
-      return { manager: manager.name, kind: 'error', error }
-    }
-  })()
+  const disposed = pending.then(() => null, (error: unknown): DisposeFailure => ({ manager: manager.name, kind: 'error', error }))
   try {
     return await Promise.race([disposed, timedOut])
   } finally {

@@ -77,7 +77,7 @@ export class UserSession implements ConnectionSink {
   readonly startedAt: number
   readonly metrics: SessionMetrics
   readonly managers: readonly Manager[]
-  readonly log: Log
+  private childLog: Log | null = null
   private currentState: SessionState = 'active'
   private connection: GlassesConnection | null = null
   private connectedAt: number | null = null
@@ -100,12 +100,13 @@ export class UserSession implements ConnectionSink {
     this.startedAt = restored?.startedAt ?? Date.now()
     this.metrics = new SessionMetrics(restored ?? undefined)
     this.reconnectionCount = restored?.reconnections ?? 0
-    this.log = options.log.child({ userId: this.userId, sessionInstanceId: this.sessionInstanceId })
+    const sessionLog = (): Log => this.log
     this.context = {
       userId: this.userId,
       sessionInstanceId: this.sessionInstanceId,
       config: options.config,
-      log: this.log,
+      // A getter: most sessions never log, and a child logger per session costs memory.
+      get log () { return sessionLog() },
       send: message => this.send(message),
       view: () => this.view(),
       restored
@@ -121,6 +122,12 @@ export class UserSession implements ConnectionSink {
 
   /** True for a session resumed from another node's state: its first socket is a reconnection. */
   get isRestored (): boolean { return this.context.restored !== null }
+
+  /** This session's logger (userId and sessionInstanceId bound), made on first use. */
+  get log (): Log {
+    this.childLog ??= this.options.log.child({ userId: this.userId, sessionInstanceId: this.sessionInstanceId })
+    return this.childLog
+  }
 
   get state (): SessionState { return this.currentState }
 
