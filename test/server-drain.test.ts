@@ -51,7 +51,7 @@ async function connectMany (t: Teardown, port: number, count: number, parallel =
 }
 
 t.test('SIGTERM drains 2,000 sessions in batches with 1001 and exits 0 within budget', async t => {
-  const server = await startServerProcess(t, { SHUTDOWN_TIMEOUT_MS: '8000', DRAIN_BATCH_SIZE: '500', DRAIN_BATCH_INTERVAL_MS: '100' })
+  const server = await startServerProcess(t, { SHUTDOWN_TIMEOUT_MS: '8000', DRAIN_BATCH_SIZE: '500', DRAIN_BATCH_INTERVAL_MS: '400' })
   const glasses = await connectMany(t, server.port, 2000)
   t.equal(glasses.length, 2000, 'all acked')
   const signalledAt = Date.now()
@@ -63,7 +63,9 @@ t.test('SIGTERM drains 2,000 sessions in batches with 1001 and exits 0 within bu
   t.ok(tookMs < 8000, `within SHUTDOWN_TIMEOUT_MS (took ${tookMs} ms)`)
   t.equal(closes.filter(c => c.code === 1001).length, 2000, 'every socket closed 1001')
   const times = closes.map(c => c.at).sort((a, b) => a - b)
-  t.ok((times.at(-1) ?? 0) - (times[0] ?? 0) >= 250, 'closed in batches, not all at once')
+  // Four batches 400 ms apart: 1.2 s from first to last nominally; a busy machine may squeeze it, not halve it.
+  const spread = (times.at(-1) ?? 0) - (times[0] ?? 0)
+  t.ok(spread >= 600, `closed in batches, not all at once (${spread} ms from first to last)`)
   const disposed = server.output().split('\n').filter(l => l.includes('"msg":"session.disposed"') && l.includes('"reason":"shutdown"'))
   t.equal(disposed.length, 2000, 'every session disposed with reason shutdown')
 })
