@@ -3,6 +3,7 @@
  * tokens signed with fast-jwt (also for the algorithms Tether must refuse).
  */
 import { once } from 'node:events'
+import type { Server as HttpServer } from 'node:http'
 import { PassThrough } from 'node:stream'
 import { createSigner } from 'fast-jwt'
 import WebSocket from 'ws'
@@ -175,6 +176,18 @@ export async function refusedUpgrade (server: Server, headers: Record<string, st
 
 export async function admin (server: Server, method: 'GET' | 'DELETE', url: string, token = adminToken()) {
   return await server.app.inject({ method, url, headers: { authorization: `Bearer ${token}` } })
+}
+
+/** For a server told to listen on a loopback port: wait for it, close it (connections included) in teardown; its port. */
+export async function listenOnLoopback (t: Teardown, server: HttpServer): Promise<number> {
+  if (!server.listening) await once(server, 'listening')
+  t.teardown(async () => {
+    server.closeAllConnections()
+    await new Promise(resolve => server.close(resolve))
+  })
+  const address = server.address()
+  if (address === null || typeof address === 'string') throw new Error('no address')
+  return address.port
 }
 
 export const delay = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }

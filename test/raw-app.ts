@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer } from 'node:http'
 import WebSocket from 'ws'
-import { Client, type Server, type Teardown } from './helper.js'
+import { Client, listenOnLoopback, type Server, type Teardown } from './helper.js'
 
 export interface Webhook { type: string, sessionId: string, userId: string, [key: string]: unknown }
 
@@ -29,15 +29,8 @@ export async function startWebhookReceiver (t: Teardown): Promise<WebhookReceive
       response.end('{"status":"success"}')
     })
   })
-  http.listen(0, '127.0.0.1')
-  await once(http, 'listening')
-  t.teardown(async () => {
-    http.closeAllConnections()
-    await new Promise(resolve => http.close(resolve))
-  })
-  const address = http.address()
-  if (address === null || typeof address === 'string') throw new Error('no address')
-  receiver.url = `http://127.0.0.1:${address.port}/webhook`
+  const port = await listenOnLoopback(t, http.listen(0, '127.0.0.1'))
+  receiver.url = `http://127.0.0.1:${port}/webhook`
   return receiver
 }
 

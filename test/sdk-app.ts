@@ -4,13 +4,12 @@
  * It records what its handlers receive so tests can assert on it.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import type { Server as HttpServer } from 'node:http'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import type { AppSession } from '@mentra/sdk'
-import type { Teardown } from './helper.js'
+import { listenOnLoopback, type Teardown } from './helper.js'
 
 // The SDK ships an ES module bundle in a package without "type": "module"; tap's
 // TypeScript loader then treats it as CommonJS and sees no named exports. Node's
@@ -58,14 +57,8 @@ export async function startSdkApp (t: Teardown, packageName = 'com.example.recor
   // The SDK logs at debug level unconditionally; its warnings are what a test wants to see.
   app.logger.level = 'warn'
   const http = app.getExpressApp().listen(0, '127.0.0.1')
-  await once(http, 'listening')
-  t.teardown(async () => {
-    http.closeAllConnections()
-    await new Promise(resolve => http.close(resolve))
-  })
-  const address = http.address()
-  if (address === null || typeof address === 'string') throw new Error('no address')
-  return { app, packageName, apiKey, webhookUrl: `http://127.0.0.1:${address.port}/webhook`, http }
+  const port = await listenOnLoopback(t, http)
+  return { app, packageName, apiKey, webhookUrl: `http://127.0.0.1:${port}/webhook`, http }
 }
 
 /** Write an apps catalogue naming these apps and return its path. */

@@ -3,29 +3,14 @@
  * batches after /ready turns 503, all disposed with reason `shutdown`, exit 0
  * within SHUTDOWN_TIMEOUT_MS; a second signal exits at once.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import WebSocket from 'ws'
 import { SECRET, eventually, glassesToken, type Teardown } from './helper.js'
+import { startServerProcess, type ServerProcess } from './server-process.js'
 
-const serverFile = fileURLToPath(new URL('../server.ts', import.meta.url))
-
-async function startServerProcess (t: Teardown, env: Record<string, string>): Promise<{ child: ChildProcess, port: number, output: () => string }> {
-  const child = spawn(process.execPath, [...process.execArgv, serverFile], {
-    env: { ...process.env, AUGMENTOS_AUTH_JWT_SECRET: SECRET, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', UPGRADE_RATE_LIMIT: '100000', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  let output = ''
-  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const port = await eventually(() => {
-    const match = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output)
-    return match === null ? undefined : Number(match[1])
-  }, 'listening', 20_000)
-  return { child, port, output: () => output }
+async function startDrainingServer (t: Teardown, env: Record<string, string>): Promise<ServerProcess> {
+  return await startServerProcess(t, { AUGMENTOS_AUTH_JWT_SECRET: SECRET, UPGRADE_RATE_LIMIT: '100000', ...env })
 }
 
 interface Glasses { ws: WebSocket, closed: Promise<{ code: number, at: number }> }
@@ -51,7 +36,7 @@ async function connectMany (t: Teardown, port: number, count: number, parallel =
 }
 
 t.test('SIGTERM drains 2,000 sessions in batches with 1001 and exits 0 within budget', async t => {
-  const server = await startServerProcess(t, { SHUTDOWN_TIMEOUT_MS: '8000', DRAIN_BATCH_SIZE: '500', DRAIN_BATCH_INTERVAL_MS: '400' })
+  const server = await startDrainingServer(t, { SHUTDOWN_TIMEOUT_MS: '8000', DRAIN_BATCH_SIZE: '500', DRAIN_BATCH_INTERVAL_MS: '400' })
   const glasses = await connectMany(t, server.port, 2000)
   t.equal(glasses.length, 2000, 'all acked')
   const signalledAt = Date.now()
@@ -71,7 +56,7 @@ t.test('SIGTERM drains 2,000 sessions in batches with 1001 and exits 0 within bu
 })
 
 t.test('/ready and upgrades answer 503 while draining; a second signal exits at once', async t => {
-  const server = await startServerProcess(t, { SHUTDOWN_TIMEOUT_MS: '20000', DRAIN_BATCH_SIZE: '20', DRAIN_BATCH_INTERVAL_MS: '500' })
+  const server = await startDrainingServer(t, { SHUTDOWN_TIMEOUT_MS: '20000', DRAIN_BATCH_SIZE: '20', DRAIN_BATCH_INTERVAL_MS: '500' })
   const glasses = await connectMany(t, server.port, 200)
   server.child.kill('SIGTERM')
   await eventually(() => glasses.some(g => g.ws.readyState !== WebSocket.OPEN), 'the first batch closing', 5000)

@@ -1,32 +1,15 @@
 /** server.ts as a real process: zero-config dev mode, no tokens with a secret, SIGTERM drains and exits 0. */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import WebSocket from 'ws'
-import { Client, SECRET, eventually, glassesToken, type Teardown } from './helper.js'
+import { Client, SECRET, eventually, glassesToken } from './helper.js'
+import { startServerProcess } from './server-process.js'
 
 const serverFile = fileURLToPath(new URL('../server.ts', import.meta.url))
 
-interface Running { child: ChildProcess, output: () => string, port: number }
-
-async function run (t: Teardown, env: Record<string, string>): Promise<Running> {
-  const base = { ...process.env }
-  delete base.AUGMENTOS_AUTH_JWT_SECRET
-  const child = spawn(process.execPath, [...process.execArgv, serverFile], {
-    env: { ...base, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-  let output = ''
-  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const port = await eventually(() => {
-    const match = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output)
-    return match === null ? undefined : Number(match[1])
-  }, 'server listening', 20_000)
-  return { child, output: () => output, port }
-}
+const run = startServerProcess
 
 t.test('without a secret: loud dev mode with working tokens; SIGTERM closes 1001 and exits 0', async t => {
   const server = await run(t, {})

@@ -2,17 +2,16 @@
  * Cluster mode on a real redis-server: nodes as apps in this process (distinct
  * NODE_IDs) and, where a node must die or sleep, as child processes.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
+import type { ChildProcess } from 'node:child_process'
 import t from 'tap'
 import WebSocket from 'ws'
 import { Client, SECRET, admin, connectAcked, delay, eventually, glassesToken, refusedUpgrade, startServer, type Server, type Teardown } from '../helper.js'
 import { RedisServer } from '../redis-server.js'
+import { startServerProcess } from '../server-process.js'
 import { startSdkApp, writeCatalogue } from '../sdk-app.js'
 import type { Config } from '../../config.js'
 
 const LEASE = 900
-const serverFile = fileURLToPath(new URL('../../server.ts', import.meta.url))
 
 async function node (t: Teardown, redis: RedisServer, nodeId: string, extra: Partial<Config> = {}): Promise<Server> {
   return await startServer(t, {
@@ -153,17 +152,10 @@ t.test('Redis paused beyond the lease TTL: no user ends up with two sessions', a
 
 /** A Tether node as a child process, so it can be killed or frozen. */
 async function nodeProcess (t: Teardown, redis: RedisServer, nodeId: string): Promise<{ child: ChildProcess, url: string }> {
-  const child = spawn(process.execPath, [...process.execArgv, serverFile], {
-    env: {
-      ...process.env, AUGMENTOS_AUTH_JWT_SECRET: SECRET, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', REDIS_URL: redis.url,
-      NODE_ID: nodeId, LEASE_TTL_MS: String(LEASE), HANDOVER_TIMEOUT_MS: '500', GRACE_PERIOD_MS: '30000'
-    },
-    stdio: ['ignore', 'pipe', 'pipe']
+  const { child, port } = await startServerProcess(t, {
+    AUGMENTOS_AUTH_JWT_SECRET: SECRET, REDIS_URL: redis.url, NODE_ID: nodeId, LEASE_TTL_MS: String(LEASE),
+    HANDOVER_TIMEOUT_MS: '500', GRACE_PERIOD_MS: '30000'
   })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  let output = ''
-  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const port = await eventually(() => Number(/Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1]) || undefined, 'node listening', 20_000)
   return { child, url: `ws://127.0.0.1:${port}` }
 }
 
