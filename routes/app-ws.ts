@@ -51,6 +51,8 @@ const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fast
       await fastify.upgradeGuard.refuseOrigin(request, reply)
     }
   }, (socket) => {
+    // SocketChannel handles socket errors; the plugin's listener would keep the upgrade request alive.
+    socket.removeAllListeners('error')
     const connection = new AppConnection(socket, config, {
       onCloseSent: code => fastify.serviceMetrics.appCloseCodesSent.inc({ code })
     })

@@ -69,10 +69,16 @@ export default (async function glassesWsRoutes (fastify, { config }) {
       socket.close(CloseCode.POLICY_VIOLATION, 'unauthenticated')
       return
     }
-    const metrics = fastify.serviceMetrics
-    const connection = new GlassesConnection(socket, identity, config, {
-      onCloseSent: code => metrics.closeCodesSent.inc({ code })
-    })
+    // Nothing made here may close over `request`: a session outlives its upgrade by hours, and
+    // one retained request per socket costs kilobytes. @fastify/websocket's own error listener
+    // does; SocketChannel handles socket errors itself.
+    socket.removeAllListeners('error')
+    attach(new GlassesConnection(socket, identity, config, observer))
+  })
+
+  const observer = { onCloseSent: (code: number) => fastify.serviceMetrics.closeCodesSent.inc({ code }) }
+
+  function attach (connection: GlassesConnection): void {
     fastify.sessions.connect(connection).catch((error: unknown) => {
       if (error instanceof RegistryDrainingError) {
         connection.close(CloseCode.GOING_AWAY)
@@ -82,8 +88,8 @@ export default (async function glassesWsRoutes (fastify, { config }) {
         connection.close(CloseCode.TRY_AGAIN_LATER)
         return
       }
-      request.log.error({ err: error }, 'could not attach glasses socket')
+      fastify.log.error({ err: error, userId: connection.identity.userId }, 'could not attach glasses socket')
       connection.close(CloseCode.INTERNAL_ERROR)
     })
-  })
+  }
 } satisfies FastifyPluginAsyncTypebox<{ config: Config }>)

@@ -179,7 +179,12 @@ export class SocketChannel {
    * an oversized frame, 1007 for invalid UTF-8, 1002 otherwise): record it as ours.
    */
   private protocolError (error: NodeJS.ErrnoException): void {
-    if (this.cause !== null || typeof error.code !== 'string' || !error.code.startsWith('WS_ERR_')) return
+    if (this.cause !== null) return
+    if (typeof error.code !== 'string' || !error.code.startsWith('WS_ERR_')) {
+      // A transport error (reset, broken pipe): the socket is done.
+      this.socket.terminate()
+      return
+    }
     const code = WS_ERROR_CLOSE_CODES[error.code] ?? WS_PROTOCOL_ERROR
     this.cause = 'server'
     this.closeCodeSent = code
