@@ -56,3 +56,12 @@ t.test('invalid configuration fails at boot naming the variable', async t => {
   t.equal(code, 2)
   t.match(stderr, /GRACE_PERIOD_MS/)
 })
+
+t.test('a secret shorter than 32 bytes is accepted with a warning', async t => {
+  const server = await run(t, { AUGMENTOS_AUTH_JWT_SECRET: 'too-short' })
+  await eventually(() => server.output().includes('shorter than 32 bytes') ? true : undefined, 'the warning', 5000)
+  server.child.kill('SIGTERM')
+  const [code] = await once(server.child, 'exit') as [number | null]
+  t.equal(code, 0)
+  t.notMatch(server.output(), /DEV MODE/)
+})
