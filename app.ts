@@ -48,6 +48,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     logger,
     // Tether answers draining itself (/ready 503, upgrades 503 SHUTTING_DOWN) with documented bodies.
     return503OnClosing: false,
+    trustProxy: config.trustProxy,
     // Long enough for any userId (254) so the schema, not the router, answers a bad one with 400.
     routerOptions: { maxParamLength: 512 },
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } }

@@ -28,6 +28,7 @@ export const EnvSchema = Type.Object({
   UPGRADE_RATE_WINDOW_MS: Ms(10_000),
   USER_CONNECTS_PER_MINUTE: Type.Integer({ minimum: 1, default: 30 }),
   ALLOWED_ORIGINS: Type.String({ default: '' }),
+  TRUST_PROXY: Type.Boolean({ default: false }),
   DRAIN_BATCH_SIZE: Type.Integer({ minimum: 1, default: 1000 }),
   DRAIN_BATCH_INTERVAL_MS: Ms(25, 0),
   MANAGER_DISPOSE_TIMEOUT_MS: Ms(2000),
@@ -75,6 +76,8 @@ export interface Config {
   userConnectsPerMinute: number
   /** Origins browsers may connect from; empty: any. Requests without an Origin (native clients) always pass. */
   allowedOrigins: ReadonlySet<string>
+  /** Behind a load balancer: take the client address from X-Forwarded-For (rate limits, logs). */
+  trustProxy: boolean
   /** Shutdown closes sessions this many at a time, */
   drainBatchSize: number
   /** with this pause between batches (shortened when the budget would not allow it). */
@@ -158,6 +161,7 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     upgradeRateWindowMs: parsed.UPGRADE_RATE_WINDOW_MS,
     userConnectsPerMinute: parsed.USER_CONNECTS_PER_MINUTE,
     allowedOrigins: new Set(parsed.ALLOWED_ORIGINS.split(',').map(o => o.trim().replace(/\/+$/, '').toLowerCase()).filter(Boolean)),
+    trustProxy: parsed.TRUST_PROXY,
     drainBatchSize: parsed.DRAIN_BATCH_SIZE,
     drainBatchIntervalMs: parsed.DRAIN_BATCH_INTERVAL_MS,
     managerDisposeTimeoutMs: parsed.MANAGER_DISPOSE_TIMEOUT_MS,

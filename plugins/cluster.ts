@@ -13,6 +13,9 @@ declare module 'fastify' {
   interface FastifyInstance { cluster: Cluster | null }
 }
 
+/** How long boot waits for Redis before starting degraded. */
+const BOOT_WAIT_MS = 3000
+
 export default fp<{ config: Config, publicUrl: () => string }>(async function clusterPlugin (fastify, { config, publicUrl }) {
   if (config.redisUrl === null) {
     fastify.decorate('cluster', null)
@@ -29,6 +32,13 @@ export default fp<{ config: Config, publicUrl: () => string }>(async function cl
   for (const client of [redis, subscriber]) {
     client.on('error', (error: Error) => fastify.log.debug({ err: error }, 'redis connection error'))
   }
+  // Give Redis a moment at boot; without it the node still starts, degraded, and joins when Redis answers.
+  const connected = await new Promise<boolean>(resolve => {
+    if (redis.status === 'ready') { resolve(true); return }
+    const timer = setTimeout(() => resolve(false), BOOT_WAIT_MS).unref()
+    redis.once('ready', () => { clearTimeout(timer); resolve(true) })
+  })
+  if (!connected) fastify.log.warn({}, 'redis not reachable at start: serving degraded until it is')
   const directory = new RedisDirectory(redis, {
     nodeId: config.nodeId,
     leaseTtlMs: config.leaseTtlMs,
@@ -44,8 +54,9 @@ export default fp<{ config: Config, publicUrl: () => string }>(async function cl
   })
   fastify.decorate('cluster', cluster)
   fastify.addHook('onClose', async () => {
+    // Stop answering other nodes first: a closing node must not take part in handovers.
+    subscriber.disconnect()
     await cluster.stop()
     redis.disconnect()
-    subscriber.disconnect()
   })
 }, { name: 'tether-cluster' })

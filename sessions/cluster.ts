@@ -18,11 +18,17 @@ import type { UserSession } from './user-session.js'
 /** The owner did not answer a handover yet: the client should retry shortly (503 SESSION_MOVING). */
 export class SessionMovingError extends Error {
   override readonly name = 'SessionMovingError'
+  /** For Fastify's error handler, when it reaches an HTTP answer. */
+  readonly statusCode = 503
 }
 
-/** Redis cannot be reached: no new claim is possible (503, retryable). */
+/** Redis cannot be reached: no new claim is possible (503, retryable). The message never carries Redis's own. */
 export class DirectoryUnavailableError extends Error {
   override readonly name = 'DirectoryUnavailableError'
+  readonly statusCode = 503
+  constructor (cause: unknown) {
+    super('the session directory is unreachable: retry shortly', { cause })
+  }
 }
 
 /** What the cluster needs from the registry: its sessions, serialised per user. */
@@ -49,13 +55,18 @@ export interface ClusterOptions {
 
 interface HandoverReply { snapshot: SessionSnapshot | null }
 
+/** How long start waits for this node's request channel before serving anyway (Redis may be away). */
+const SUBSCRIBE_WAIT_MS = 3000
+
 export class Cluster {
   /** This node's lease token per user it owns (or is about to). */
   private readonly tokens = new Map<string, string>()
   private host: ClusterHost | null = null
   private timer: NodeJS.Timeout | null = null
-  private unreachable = false
+  /** Unknown until Redis first answers: /ready stays 503 until then. */
+  private unreachable = true
   private inflight: Promise<void> = Promise.resolve()
+  private readonly refreshing = new Set<Promise<void>>()
 
   constructor (readonly directory: RedisDirectory, private readonly rpc: ClusterRpc, private readonly options: ClusterOptions) {}
 
@@ -73,10 +84,15 @@ export class Cluster {
     })
     this.rpc.handle('delete', async params => await host.end((params as { userId: string }).userId, 'manual'))
     this.rpc.handle('yield', async params => await this.yieldIfIdle((params as { userId: string }).userId))
-    await this.rpc.start()
+    // Neither waits long for Redis: a node that starts while Redis is away serves (degraded) and catches up.
+    const subscribed = this.rpc.start().then(() => true, (error: unknown) => {
+      this.options.log.warn({ err: error }, 'cluster requests not subscribed yet')
+      return false
+    })
+    await Promise.race([subscribed, new Promise(resolve => setTimeout(resolve, SUBSCRIBE_WAIT_MS).unref())])
     this.timer = setInterval(() => { this.inflight = this.refreshAll() }, Math.max(50, Math.floor(this.options.leaseTtlMs / 3)))
     this.timer.unref()
-    await this.refreshAll()
+    this.inflight = this.refreshAll()
   }
 
   async stop (): Promise<void> {
@@ -107,6 +123,9 @@ export class Cluster {
     return reply.snapshot
   }
 
+  /** True while this node holds a claim on the user (a handover request may take it away at any await). */
+  holds (userId: string): boolean { return this.tokens.has(userId) }
+
   /** A local session changed: write its lease now rather than at the next refresh. */
   touch (session: UserSession): void {
     if (!session.isLive) return
@@ -126,7 +145,7 @@ export class Cluster {
   /** Ask the owner of a session elsewhere for its detail; null when absent or silent. */
   async remoteDetail (userId: string): Promise<SessionDetail | null> {
     const owner = await this.guard(async () => await this.directory.owner(userId))
-    if (owner === null || owner === this.nodeId) return null
+    if (owner === null || owner === '' || owner === this.nodeId) return null
     const detail = await this.guard(async () => await this.rpc.request<SessionDetail | null>(owner, 'detail', { userId }, this.options.handoverTimeoutMs))
     if (detail !== null) return detail
     // The owner is silent: the last summary it wrote, without live manager state.
@@ -137,7 +156,7 @@ export class Cluster {
   /** End a session held elsewhere: by its owner, or by revoking the lease when the owner is silent. */
   async remoteEnd (userId: string): Promise<boolean> {
     const owner = await this.guard(async () => await this.directory.owner(userId))
-    if (owner === null) return false
+    if (owner === null || owner === '') return false
     const ended = await this.guard(async () => await this.rpc.request<boolean>(owner, 'delete', { userId }, this.options.handoverTimeoutMs))
     if (ended !== null) return ended
     return await this.guard(async () => await this.directory.revoke(userId))
@@ -165,6 +184,7 @@ export class Cluster {
     return await host.locked(userId, async () => {
       const session = host.local(userId)
       if (session === undefined) {
+        host.forget(userId)
         await this.releaseClaim(userId)
         return { snapshot: await this.directory.lastState(userId) }
       }
@@ -179,6 +199,8 @@ export class Cluster {
     const token = this.tokens.get(userId)
     if (token === undefined) return
     this.tokens.delete(userId)
+    // A refresh of ours already on its way would re-create the lease just released.
+    await Promise.allSettled([...this.refreshing])
     await this.directory.release(userId, token, false)
   }
 
@@ -200,6 +222,16 @@ export class Cluster {
 
   /** Write the sessions' leases; a session whose lease another node now holds is dropped here (fenced). */
   private async refresh (sessions: UserSession[]): Promise<void> {
+    const running = this.writeLeases(sessions)
+    this.refreshing.add(running)
+    try {
+      await running
+    } finally {
+      this.refreshing.delete(running)
+    }
+  }
+
+  private async writeLeases (sessions: UserSession[]): Promise<void> {
     const updates = sessions.flatMap(session => {
       const token = this.tokens.get(session.userId)
       return token === undefined ? [] : [{ userId: session.userId, token, summary: summarize(session), snapshot: session.snapshot() }]
@@ -222,9 +254,15 @@ export class Cluster {
       if (session === undefined) return
       try {
         const owner = await this.guard(async () => await this.directory.owner(userId))
-        const yielded = owner === null || owner === this.nodeId ||
-          await this.guard(async () => await this.rpc.request<boolean>(owner, 'yield', { userId }, this.options.handoverTimeoutMs)) === true
-        if (yielded) {
+        // An empty owner is a lease an admin revoked: the session was ended on purpose, never re-claimed.
+        let yielded = owner === null || owner === this.nodeId
+        if (!yielded && owner !== null && owner !== '') {
+          const answer = await this.guard(async () => await this.rpc.request<boolean>(owner, 'yield', { userId }, this.options.handoverTimeoutMs))
+          // No answer (a busy or dead owner) proves nothing: keep serving and ask again at the next refresh.
+          if (answer === null) return
+          yielded = answer
+        }
+        if (yielded && owner !== '') {
           const claim = await this.guard(async () => await this.directory.claim(userId, session.sessionInstanceId, summarize(session)))
           if (claim.ok) {
             this.tokens.set(userId, claim.token)
@@ -270,7 +308,7 @@ export class Cluster {
       if (error instanceof SessionMovingError) throw error
       if (!this.unreachable) this.options.log.error({ err: error }, 'redis unreachable: new sessions are refused')
       this.unreachable = true
-      throw new DirectoryUnavailableError((error as Error).message)
+      throw new DirectoryUnavailableError(error)
     }
   }
 }

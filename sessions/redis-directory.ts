@@ -24,6 +24,7 @@ const nodeKey = (nodeId: string): string => `${PREFIX}node:${nodeId}`
 
 /** KEYS: lease, fence. ARGV: nodeId, instanceId, now, ttl, summary. -> {1, token} | {0, ownerNodeId} */
 const CLAIM = `
+if redis.call('HGET', KEYS[1], 'revoked') == '1' then redis.call('DEL', KEYS[1]) end
 local owner = redis.call('HGET', KEYS[1], 'nodeId')
 if owner and owner ~= ARGV[1] then return {0, owner} end
 if owner == ARGV[1] then
@@ -76,11 +77,16 @@ redis.call('DEL', KEYS[1])
 return 1
 `
 
-/** KEYS: lease, fence, state. Ends a lease whose owner does not answer; the fence moves so it cannot come back. */
+/**
+ * KEYS: lease, fence, state. ARGV: ttl. Ends a lease whose owner does not answer: the fence moves, and a
+ * `revoked` marker (any claim replaces it) tells that owner, should it wake, that the end was on purpose.
+ */
 const REVOKE = `
-local existed = redis.call('DEL', KEYS[1])
-redis.call('DEL', KEYS[3])
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], 'nodeId', '', 'revoked', '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return existed
 `
 
@@ -100,7 +106,7 @@ interface Scripts {
   tetherRefresh: (lease: string, fence: string, state: string, nodeId: string, token: string, now: number, ttl: number,
     summary: string, snapshot: string, stateTtl: number, sessionState: string, instanceId: string) => Promise<number>
   tetherRelease: (lease: string, state: string, token: string, dropState: string) => Promise<number>
-  tetherRevoke: (lease: string, fence: string, state: string) => Promise<number>
+  tetherRevoke: (lease: string, fence: string, state: string, ttl: number) => Promise<number>
   tetherRevokeOwnIdle: (lease: string, nodeId: string) => Promise<number>
 }
 
@@ -151,7 +157,7 @@ export class RedisDirectory implements SessionDirectory {
 
   /** End a lease whose owner does not answer. True when there was one. */
   async revoke (userId: string): Promise<boolean> {
-    return await this.scripts.tetherRevoke(leaseKey(userId), fenceKey(userId), stateKey(userId)) === 1
+    return await this.scripts.tetherRevoke(leaseKey(userId), fenceKey(userId), stateKey(userId), 3 * this.options.leaseTtlMs) === 1
   }
 
   /** Give back a claim of this node that never got a session (its claim command timed out, then ran). */
@@ -159,6 +165,7 @@ export class RedisDirectory implements SessionDirectory {
     return await this.scripts.tetherRevokeOwnIdle(leaseKey(userId), nodeId) === 1
   }
 
+  /** The node holding the user's lease; '' for a revoked lease; null for none. */
   async owner (userId: string): Promise<string | null> {
     return await this.redis.hget(leaseKey(userId), 'nodeId')
   }

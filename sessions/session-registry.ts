@@ -13,7 +13,7 @@ import type { Log } from './log.js'
 import type { ManagerFactory } from './manager.js'
 import type { SessionConfig } from './session-config.js'
 import { UserSession, type SessionHooks } from './user-session.js'
-import type { Cluster } from './cluster.js'
+import { SessionMovingError, type Cluster } from './cluster.js'
 import type { SessionSnapshot } from './session-snapshot.js'
 
 export interface RegistryObserver {
@@ -137,7 +137,7 @@ export class SessionRegistry {
       if (this.get(userId) !== undefined) return
       const now = Date.now()
       for (const [user, claim] of this.pending) if (now - claim.at > PENDING_CLAIM_MS) this.pending.delete(user)
-      this.pending.set(userId, { restore: await cluster.acquire(userId), at: now })
+      this.pending.set(userId, { restore: await this.acquire(cluster, userId), at: now })
     })
   }
 
@@ -153,10 +153,11 @@ export class SessionRegistry {
       if (!connection.isOpen) return null
       let session = this.get(userId)
       if (session === undefined) {
-        const claim = this.pending.get(userId)
+        const pendingClaim = this.pending.get(userId)
         this.pending.delete(userId)
+        const claim = pendingClaim !== undefined && this.cluster?.holds(userId) !== false ? pendingClaim : undefined
         // Without a claim from before the upgrade (a newer connection took it meanwhile), claim now.
-        const restore = claim !== undefined ? claim.restore : (this.cluster === null ? null : await this.cluster.acquire(userId))
+        const restore = claim !== undefined ? claim.restore : (this.cluster === null ? null : await this.acquire(this.cluster, userId))
         if (!connection.isOpen) return null
         session = this.create(userId, restore ?? undefined)
       }
@@ -215,6 +216,14 @@ export class SessionRegistry {
       clearTimeout(timer)
     }
     return this.sessions.size
+  }
+
+  /** Claim a user through the cluster; fails when a handover request took the claim back meanwhile. */
+  private async acquire (cluster: Cluster, userId: string): Promise<SessionSnapshot | null> {
+    const restore = await cluster.acquire(userId)
+    // Another node's handover request may have taken the claim back while we awaited.
+    if (!cluster.holds(userId)) throw new SessionMovingError('the claim was handed to another node meanwhile')
+    return restore
   }
 
   private create (userId: string, restore?: SessionSnapshot): UserSession {

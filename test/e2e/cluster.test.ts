@@ -14,8 +14,9 @@ import type { Config } from '../../config.js'
 const LEASE = 900
 
 async function node (t: Teardown, redis: RedisServer, nodeId: string, extra: Partial<Config> = {}): Promise<Server> {
+  // Node ids are unique per Redis, so a node of an earlier test can never answer for one of this test.
   return await startServer(t, {
-    redisUrl: redis.url, nodeId, leaseTtlMs: LEASE, handoverTimeoutMs: 500, gracePeriodMs: 30_000, userConnectsPerMinute: 1000, ...extra
+    redisUrl: redis.url, nodeId: `${nodeId}-${redis.port}`, leaseTtlMs: LEASE, handoverTimeoutMs: 500, gracePeriodMs: 30_000, userConnectsPerMinute: 1000, ...extra
   })
 }
 
@@ -49,7 +50,8 @@ t.test('concurrent connects of one user to two nodes end with one session, like 
   await eventually(() => owners([a, b], 'twice@example.com').length === 1, 'one session cluster-wide', 3000)
   const acked = clients.filter(c => c.count('connection_ack') >= 1)
   t.ok(acked.length >= 1, 'acked')
-  t.equal(new Set(acked.map(c => c.messages.find(m => m.type === 'connection_ack')?.sessionInstanceId)).size, 1, 'one sessionInstanceId across nodes')
+  const ids = acked.map(c => c.messages.filter(m => m.type === 'connection_ack').map(m => `${String(m.sessionInstanceId).slice(0, 8)}/${String(m.reconnection)}`).join('+') + `@${String(c.closeCode)}`)
+  t.equal(new Set(acked.map(c => c.messages.find(m => m.type === 'connection_ack')?.sessionInstanceId)).size, 1, `one sessionInstanceId across nodes: ${ids.join(' ')}`)
   const codes = clients.filter(c => c.closeCode !== null).map(c => c.closeCode)
   t.ok(codes.every(code => code === 4001 || code === 1013), `the others were taken over (4001) or told to retry (1013): ${codes.join(',')}`)
 })
@@ -99,15 +101,15 @@ t.test('admin from any node: list, detail and delete across nodes; /nodes lists 
   const rest = (await admin(a, 'GET', `/sessions?limit=1&cursor=${list.nextCursor as string}`)).json()
   t.same([list.sessions[0].userId, rest.sessions[0].userId].sort(), ['on-a@example.com', 'on-b@example.com'], 'paged across nodes, each once')
   t.equal(rest.nextCursor, null)
-  t.same(new Set([list.sessions[0].nodeId, rest.sessions[0].nodeId]), new Set(['node-a', 'node-b']), 'nodeId in every summary')
+  t.same(new Set([list.sessions[0].nodeId, rest.sessions[0].nodeId]), new Set([a.config.nodeId, b.config.nodeId]), 'nodeId in every summary')
 
   const detail = await admin(a, 'GET', '/sessions/on-b@example.com')
   t.equal(detail.statusCode, 200)
-  t.equal(detail.json().nodeId, 'node-b')
+  t.equal(detail.json().nodeId, b.config.nodeId)
   t.ok(detail.json().managers.heartbeat !== undefined, 'live detail from the owner')
 
   const nodes = (await admin(b, 'GET', '/nodes')).json().nodes as Array<{ nodeId: string }>
-  t.same(nodes.map(n => n.nodeId).sort(), ['node-a', 'node-b'])
+  t.same(nodes.map(n => n.nodeId).sort(), [a.config.nodeId, b.config.nodeId].sort())
 
   t.equal((await admin(a, 'DELETE', '/sessions/on-b@example.com')).statusCode, 204)
   t.equal(await onB.waitClosed(), 4002, 'the owner closed it 4002')
@@ -125,11 +127,15 @@ t.test('Redis away: sessions keep working, new claims fail closed, /ready says s
   const refused = await refusedUpgrade(a, { authorization: `Bearer ${glassesToken('newcomer@example.com')}` })
   t.equal(refused.status, 503)
   t.equal(refused.body.code, 'DIRECTORY_UNAVAILABLE')
+  const list = await admin(a, 'GET', '/sessions')
+  t.equal(list.statusCode, 503, 'the cluster-wide list answers 503 while Redis is away')
+  t.match(list.json(), { statusCode: 503, message: 'the session directory is unreachable: retry shortly' })
+  t.notMatch(list.body, /ECONNREFUSED|Connection|ioredis/i, 'Redis\'s own error is not leaked')
   await redis.start()
   await eventually(async () => (await fetch(`${a.httpUrl}/ready`)).status === 200, '/ready 200 again', 10_000)
   await connectAcked(t, a, 'newcomer@example.com')
   const check = redis.client(t)
-  await eventually(async () => await check.hget('tether:lease:steady@example.com', 'nodeId') === 'node-a', 'the lease was reconciled', 5000)
+  await eventually(async () => await check.hget('tether:lease:steady@example.com', 'nodeId') === a.config.nodeId, 'the lease was reconciled', 5000)
   t.equal(client.closeCode, null, 'the held session never dropped')
 })
 
@@ -153,7 +159,7 @@ t.test('Redis paused beyond the lease TTL: no user ends up with two sessions', a
 /** A Tether node as a child process, so it can be killed or frozen. */
 async function nodeProcess (t: Teardown, redis: RedisServer, nodeId: string): Promise<{ child: ChildProcess, url: string }> {
   const { child, port } = await startServerProcess(t, {
-    AUGMENTOS_AUTH_JWT_SECRET: SECRET, REDIS_URL: redis.url, NODE_ID: nodeId, LEASE_TTL_MS: String(LEASE),
+    AUGMENTOS_AUTH_JWT_SECRET: SECRET, REDIS_URL: redis.url, NODE_ID: `${nodeId}-${redis.port}`, LEASE_TTL_MS: String(LEASE),
     HANDOVER_TIMEOUT_MS: '500', GRACE_PERIOD_MS: '30000'
   })
   return { child, url: `ws://127.0.0.1:${port}` }
@@ -205,11 +211,11 @@ t.test('fencing: a node frozen past its lease wakes up unable to write, and drop
     return undefined
   }, 'claimed on A after the lease expired', 10_000)
   const check = redis.client(t)
-  t.equal(await check.hget('tether:lease:fenced@example.com', 'nodeId'), 'node-a')
+  t.equal(await check.hget('tether:lease:fenced@example.com', 'nodeId'), a.config.nodeId)
   sleeper.child.kill('SIGCONT')
-  t.equal(await old.waitClosed(5000), 4001, 'the woken node dropped its copy (4001)')
+  t.equal(await old.waitClosed(15_000), 4001, 'the woken node dropped its copy (4001)')
   await delay(LEASE)
-  t.equal(await check.hget('tether:lease:fenced@example.com', 'nodeId'), 'node-a', 'its stale writes were refused')
+  t.equal(await check.hget('tether:lease:fenced@example.com', 'nodeId'), a.config.nodeId, 'its stale writes were refused')
   fresh.send({ type: 'ping' })
   await fresh.next('pong')
   t.equal(fresh.closeCode, null)
@@ -227,5 +233,32 @@ t.test('a node shutting down releases its leases: its users are claimed elsewher
   const { ack } = await connectAcked(t, b, 'traveller@example.com')
   t.equal(ack.type, 'connection_ack', 'claimed on another node without waiting for a 30 s lease to expire')
   const nodes = (await admin(b, 'GET', '/nodes')).json().nodes as Array<{ nodeId: string }>
-  t.notOk(nodes.some(n => n.nodeId === 'node-leaving'), `the node retired from the cluster view (${nodes.map(n => n.nodeId).join(',')})`)
+  t.notOk(nodes.some(n => n.nodeId === leaving.config.nodeId), `the node retired from the cluster view (${nodes.map(n => n.nodeId).join(',')})`)
+})
+
+t.test('a node started while Redis is away listens, reports not ready, and joins when Redis comes', async t => {
+  const redis = await RedisServer.start(t)
+  await redis.stop()
+  const a = await node(t, redis, 'node-early')
+  t.equal((await fetch(`${a.httpUrl}/ready`)).status, 503, 'not ready without Redis')
+  t.equal((await fetch(`${a.httpUrl}/health`)).status, 200, 'but alive')
+  await redis.start()
+  await eventually(async () => (await fetch(`${a.httpUrl}/ready`)).status === 200, 'ready once Redis answers', 10_000)
+  await connectAcked(t, a, 'late-riser@example.com')
+})
+
+t.test('an admin ending a session of a silent owner: the owner, waking, drops it rather than claiming it back', async t => {
+  const redis = await RedisServer.start(t)
+  const sleeper = await nodeProcess(t, redis, 'node-sleeper')
+  const a = await node(t, redis, 'node-a')
+  const { client } = await connectTo(t, sleeper.url, 'ended@example.com')
+  await delay(LEASE / 2)
+  sleeper.child.kill('SIGSTOP')
+  t.equal((await admin(a, 'DELETE', '/sessions/ended@example.com')).statusCode, 204, 'revoked although the owner is silent')
+  sleeper.child.kill('SIGCONT')
+  // Woken, it either handles the delete request that waited for it (4002) or finds its lease revoked (4001).
+  t.ok([4001, 4002].includes(await client.waitClosed(5000)), 'the woken owner ended the session')
+  await delay(LEASE)
+  const check = redis.client(t)
+  t.not(await check.hget('tether:lease:ended@example.com', 'nodeId'), `node-sleeper-${redis.port}`, 'and did not claim it back')
 })

@@ -44,3 +44,12 @@ t.test('ALLOWED_ORIGINS: listed origins and native clients pass, others get 403'
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
   t.pass('an allowed origin connects (case and trailing slash ignored)')
 })
+
+t.test('TRUST_PROXY: behind a balancer each client address has its own budget', async t => {
+  const server = await startServer(t, { upgradeRateLimit: 2, upgradeRateWindowMs: 60_000, trustProxy: true })
+  const from = (ip: string) => ({ 'x-forwarded-for': ip })
+  t.equal((await refusedUpgrade(server, from('203.0.113.1'))).status, 401)
+  t.equal((await refusedUpgrade(server, from('203.0.113.1'))).status, 401)
+  t.equal((await refusedUpgrade(server, from('203.0.113.1'))).status, 429, 'the third from one client is limited')
+  t.equal((await refusedUpgrade(server, from('203.0.113.2'))).status, 401, 'another client behind the same balancer is not')
+})
