@@ -150,7 +150,9 @@ t.test('a fresh session restarts the apps its user had running; a stopped app is
   const stopsBefore = sdk.app.stops.length
   const { client: fresh, ack } = await connectAcked(t, server, 'loyal@example.com')
   t.equal(ack.reconnection, false)
-  await eventually(() => server.app.sessions.get('loyal@example.com')?.view().activeAppSessions.includes(sdk.packageName), 'restored', 5000)
+  // The server counts the app as running when it acks the init; the SDK runs
+  // onSession only after reading that ack, so wait for what onSession does.
+  await eventually(() => (server.app.sessions.get('loyal@example.com')?.view().appSubscriptions[sdk.packageName]?.length ?? 0) >= 4, 'restored and subscribed', 5000)
   t.equal(sdk.app.sessions.length, 2, 'a second session_request for the new session')
   fresh.send({ type: 'stop_app', packageName: sdk.packageName })
   await eventually(() => sdk.app.stops.length > stopsBefore, 'stopped')
