@@ -27,8 +27,8 @@ export default fp<{ config: Config, publicUrl: () => string }>(async function cl
   const redis = new Redis(config.redisUrl, {
     enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy, commandTimeout: config.handoverTimeoutMs
   })
-  // The subscriber waits for Redis and re-subscribes by itself after a reconnect.
-  const subscriber = new Redis(config.redisUrl, { retryStrategy })
+  // The subscriber waits for Redis; ClusterRpc subscribes on every ready (see ClusterRpc.start).
+  const subscriber = new Redis(config.redisUrl, { retryStrategy, autoResubscribe: false, disableClientInfo: true })
   for (const client of [redis, subscriber]) {
     client.on('error', (error: Error) => fastify.log.debug({ err: error }, 'redis connection error'))
   }

@@ -21,9 +21,25 @@ export class ClusterRpc {
   constructor (private readonly publisher: Redis, private readonly subscriber: Redis, private readonly nodeId: string,
     private readonly log: Log) {}
 
+  /**
+   * Listen on this node's channel, now and after every reconnect. The subscriber
+   * must be made with `autoResubscribe: false` and `disableClientInfo: true`:
+   * SUBSCRIBE is sent only once the connection is ready, because one sent during
+   * ioredis's connection handshake races its CLIENT SETINFO, Redis refuses that in
+   * subscriber mode, and the connection came back unsubscribed (ioredis #2037).
+   * Resolves at the first subscription.
+   */
   async start (): Promise<void> {
     this.subscriber.on('message', (_channel: string, text: string) => { void this.receive(text) })
-    await this.subscriber.subscribe(channel(this.nodeId))
+    const subscribe = async (): Promise<void> => { await this.subscriber.subscribe(channel(this.nodeId)) }
+    await new Promise<void>((resolve, reject) => {
+      this.subscriber.on('ready', () => {
+        subscribe().then(resolve, (error: unknown) => {
+          this.log.warn({ err: error }, 'could not subscribe to cluster requests; retrying at the next reconnect')
+        })
+      })
+      if (this.subscriber.status === 'ready') subscribe().then(resolve, reject)
+    })
   }
 
   handle (method: string, handler: RpcHandler): void { this.handlers.set(method, handler) }

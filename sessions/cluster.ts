@@ -259,7 +259,10 @@ export class Cluster {
         if (!yielded && owner !== null && owner !== '') {
           const answer = await this.guard(async () => await this.rpc.request<boolean>(owner, 'yield', { userId }, this.options.handoverTimeoutMs))
           // No answer (a busy or dead owner) proves nothing: keep serving and ask again at the next refresh.
-          if (answer === null) return
+          if (answer === null) {
+            this.options.log.warn({ userId, owner }, 'lease refused and its holder does not answer: still serving, asking again')
+            return
+          }
           yielded = answer
         }
         if (yielded && owner !== '') {

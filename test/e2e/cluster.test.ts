@@ -116,6 +116,21 @@ t.test('admin from any node: list, detail and delete across nodes; /nodes lists 
   t.equal((await admin(a, 'DELETE', '/sessions/on-b@example.com')).statusCode, 404)
 })
 
+t.test('a node listens for other nodes at start and again after its subscriber connection drops', async t => {
+  const redis = await RedisServer.start(t)
+  const a = await node(t, redis, 'node-a')
+  const b = await node(t, redis, 'node-b')
+  const check = redis.client(t)
+  const listeners = async (): Promise<unknown[]> => await check.pubsub('NUMSUB', `tether:rpc:${a.config.nodeId}`, `tether:rpc:${b.config.nodeId}`) as unknown[]
+  t.same(await listeners(), [`tether:rpc:${a.config.nodeId}`, 1, `tether:rpc:${b.config.nodeId}`, 1], 'both subscribed once started')
+  await connectAcked(t, b, 'listened@example.com')
+  t.ok(Number(await check.client('KILL', 'TYPE', 'pubsub')) >= 2, 'subscriber connections cut')
+  await eventually(async () => JSON.stringify(await listeners()) === JSON.stringify([`tether:rpc:${a.config.nodeId}`, 1, `tether:rpc:${b.config.nodeId}`, 1]), 'subscribed again', 5000)
+  const detail = await admin(a, 'GET', '/sessions/listened@example.com')
+  t.equal(detail.statusCode, 200)
+  t.ok(detail.json().managers.heartbeat !== undefined, 'B answers A again: live detail, not the last written summary')
+})
+
 t.test('Redis away: sessions keep working, new claims fail closed, /ready says so; all recovers', async t => {
   const redis = await RedisServer.start(t)
   const a = await node(t, redis, 'node-a')
@@ -157,12 +172,12 @@ t.test('Redis paused beyond the lease TTL: no user ends up with two sessions', a
 })
 
 /** A Tether node as a child process, so it can be killed or frozen. */
-async function nodeProcess (t: Teardown, redis: RedisServer, nodeId: string): Promise<{ child: ChildProcess, url: string }> {
-  const { child, port } = await startServerProcess(t, {
+async function nodeProcess (t: Teardown, redis: RedisServer, nodeId: string): Promise<{ child: ChildProcess, url: string, output: () => string }> {
+  const { child, port, output } = await startServerProcess(t, {
     AUGMENTOS_AUTH_JWT_SECRET: SECRET, REDIS_URL: redis.url, NODE_ID: `${nodeId}-${redis.port}`, LEASE_TTL_MS: String(LEASE),
     HANDOVER_TIMEOUT_MS: '500', GRACE_PERIOD_MS: '30000'
   })
-  return { child, url: `ws://127.0.0.1:${port}` }
+  return { child, url: `ws://127.0.0.1:${port}`, output }
 }
 
 async function connectTo (t: Teardown, url: string, user: string): Promise<{ client: Client, ack: Record<string, unknown> }> {
@@ -213,7 +228,8 @@ t.test('fencing: a node frozen past its lease wakes up unable to write, and drop
   const check = redis.client(t)
   t.equal(await check.hget('tether:lease:fenced@example.com', 'nodeId'), a.config.nodeId)
   sleeper.child.kill('SIGCONT')
-  t.equal(await old.waitClosed(15_000), 4001, 'the woken node dropped its copy (4001)')
+  const code = await old.waitClosed(15_000).catch(async (error: unknown) => { t.comment(sleeper.output()); throw error })
+  t.equal(code, 4001, 'the woken node dropped its copy (4001)')
   await delay(LEASE)
   t.equal(await check.hget('tether:lease:fenced@example.com', 'nodeId'), a.config.nodeId, 'its stale writes were refused')
   fresh.send({ type: 'ping' })
