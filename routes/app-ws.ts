@@ -10,6 +10,7 @@ import type { AppConnectionInit } from '../protocol/app-messages.js'
 import { CloseCode } from '../protocol/close-codes.js'
 import { parseAppFrame } from '../protocol/parse-frame.js'
 import { AppConnection } from '../sessions/app-connection.js'
+import { releaseUpgrade } from './release-upgrade.js'
 
 /** `code` of `tpa_connection_error` (PROTOCOL 2.2). */
 export type AppConnectionErrorCode = 'INVALID_API_KEY' | 'SESSION_NOT_FOUND' | 'APP_NOT_STARTED' | 'INVALID_INIT'
@@ -50,9 +51,8 @@ const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fast
       await fastify.upgradeGuard.addressLimit.call(fastify, request, reply)
       await fastify.upgradeGuard.refuseOrigin(request, reply)
     }
-  }, (socket) => {
-    // SocketChannel handles socket errors; the plugin's listener would keep the upgrade request alive.
-    socket.removeAllListeners('error')
+  }, (socket, request) => {
+    releaseUpgrade(socket, request.raw)
     const connection = new AppConnection(socket, config, {
       onCloseSent: code => fastify.serviceMetrics.appCloseCodesSent.inc({ code })
     })

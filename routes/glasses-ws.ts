@@ -9,6 +9,7 @@ import type {} from '@fastify/websocket'
 import type { Config } from '../config.js'
 import { CloseCode } from '../protocol/close-codes.js'
 import { bearerToken } from '../plugins/auth.js'
+import { releaseUpgrade } from './release-upgrade.js'
 import { GlassesConnection, type GlassesIdentity } from '../sessions/glasses-connection.js'
 import { RegistryDrainingError } from '../sessions/session-registry.js'
 import { DirectoryUnavailableError, SessionMovingError } from '../sessions/cluster.js'
@@ -69,10 +70,8 @@ export default (async function glassesWsRoutes (fastify, { config }) {
       socket.close(CloseCode.POLICY_VIOLATION, 'unauthenticated')
       return
     }
-    // Nothing made here may close over `request`: a session outlives its upgrade by hours, and
-    // one retained request per socket costs kilobytes. @fastify/websocket's own error listener
-    // does; SocketChannel handles socket errors itself.
-    socket.removeAllListeners('error')
+    // Nothing made here may close over `request`: a session outlives its upgrade by hours.
+    releaseUpgrade(socket, request.raw)
     attach(new GlassesConnection(socket, identity, config, observer))
   })
 
