@@ -19,6 +19,7 @@ import type { DisposeReason } from '../sessions/lifecycle.js'
 import type { AppsView, AttachContext, Manager, SessionContext } from '../sessions/manager.js'
 import type { AppSnapshot } from '../sessions/session-snapshot.js'
 import { Resources } from '../sessions/resources.js'
+import { LazyMap } from '../sessions/lazy-map.js'
 import type { AppEndpoint, AppsService, StartFailure, StartReason } from './apps-service.js'
 import type { DisplayManager } from './display-manager.js'
 import type { AppOutlet, SubscriptionManager } from './subscription-manager.js'
@@ -59,13 +60,18 @@ interface AppRecord {
   restarts: number
 }
 
+/** Why a session's webhook calls were cancelled. */
+const SESSION_ENDED = new Error('the user session ended')
+const ENDED = AbortSignal.abort(SESSION_ENDED)
+
 export class AppManager implements Manager, AppEndpoint, AppOutlet {
   readonly name = 'apps'
-  private readonly apps = new Map<string, AppRecord>()
+  private readonly apps = new LazyMap<string, AppRecord>()
   /** One opaque id per app for the life of this session, so a restart is the same app session to the SDK. */
-  private readonly appSessionIds = new Map<string, string>()
+  private readonly appSessionIds = new LazyMap<string, string>()
   private readonly res = new Resources()
-  private readonly aborts = new AbortController()
+  /** Cancels this session's webhook calls at dispose; made with the first call (most sessions never make one). */
+  private aborts: AbortController | null = null
   private restored = false
   private disposed = false
 
@@ -139,7 +145,8 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
   dispose (reason?: DisposeReason): void {
     if (this.disposed) return
     this.disposed = true
-    this.aborts.abort()
+    // A shared reason: abort() without one builds a DOMException with a stack for every session.
+    this.aborts?.abort(SESSION_ENDED)
     for (const [packageName, record] of this.apps) {
       this.settle(record, false)
       if (reason === 'handover') this.leaveForHandover(record)
@@ -153,6 +160,13 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
   }
 
   // ---- starting and stopping ----
+
+  private webhookSignal (): AbortSignal {
+    // After dispose, a call (a stop webhook) is cancelled before it starts, as it was when the controller existed.
+    if (this.disposed) return ENDED
+    this.aborts ??= new AbortController()
+    return this.aborts.signal
+  }
 
   /** Start an app for this session; resolves true once its init is acknowledged. */
   async start (packageName: string, reason: StartReason): Promise<boolean> {
@@ -190,7 +204,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
       userId: this.session.userId,
       reason: 'user_stopped',
       timestamp: new Date().toISOString()
-    }, { deadline: Date.now() + STOP_WEBHOOK_TIMEOUT_MS, retries: 0, signal: this.aborts.signal })
+    }, { deadline: Date.now() + STOP_WEBHOOK_TIMEOUT_MS, retries: 0, signal: this.webhookSignal() })
     this.endSocket(record, 'App stopped')
     this.service.notify(o => o.stopped?.(packageName))
   }
@@ -221,7 +235,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
       timestamp: new Date().toISOString(),
       mentraOSWebsocketUrl: url,
       augmentOSWebsocketUrl: url
-    }, { deadline: Date.now() + appStartTimeoutMs, signal: this.aborts.signal })
+    }, { deadline: Date.now() + appStartTimeoutMs, signal: this.webhookSignal() })
     // The SDK answers its webhook only after its socket is acknowledged, so an answer
     // (good or bad) may come after the start succeeded: only a still-pending start fails here.
     if (!result.ok && record.pending === pending) {

@@ -3,6 +3,7 @@
  * is kept, so glasses that come back from their grace period see it again.
  */
 import type { AppDisplayEvent } from '../protocol/app-messages.js'
+import { LazyMap } from '../sessions/lazy-map.js'
 import type { AttachContext, Manager, SessionContext } from '../sessions/manager.js'
 
 interface Shown {
@@ -13,7 +14,8 @@ interface Shown {
 
 export class DisplayManager implements Manager {
   readonly name = 'display'
-  private readonly views = new Map<string, Shown>()
+  // Lazy: most sessions never show a layout.
+  private readonly views = new LazyMap<string, Shown>()
   private shown = 0
   private resent = 0
 

@@ -6,6 +6,7 @@
 import type { SubscriptionItem } from '../protocol/app-messages.js'
 import type { GlassesMessage } from '../protocol/glasses-messages.js'
 import type { Manager } from '../sessions/manager.js'
+import { LazyMap } from '../sessions/lazy-map.js'
 import { baseStream, keysOf, streamKey, subscriptionString } from './streams.js'
 
 /** One app subscribed on one key, with the exact string it subscribed with. */
@@ -23,8 +24,9 @@ const MAX_SUBSCRIPTIONS = 256
 
 export class SubscriptionManager implements Manager {
   readonly name = 'subscriptions'
-  private readonly byApp = new Map<string, string[]>()
-  private readonly byKey = new Map<string, Subscriber[]>()
+  // Lazy: most sessions never have an app subscribed.
+  private readonly byApp = new LazyMap<string, string[]>()
+  private readonly byKey = new LazyMap<string, Subscriber[]>()
 
   constructor (private readonly outlet: AppOutlet, private readonly relayed: (stream: string) => void = () => {}) {}
 

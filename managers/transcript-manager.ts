@@ -11,13 +11,15 @@ import type { SubscriptionManager } from './subscription-manager.js'
 export class TranscriptManager implements Manager {
   readonly name = 'transcripts'
   private relayed = 0
-  private languages = new Set<string>()
+  /** The languages seen, made with the first transcript (most sessions never send one). */
+  private languages: Set<string> | null = null
 
   constructor (private readonly subscriptions: SubscriptionManager) {}
 
   handle (message: GlassesMessage): boolean {
     if (message.type !== 'local_transcription') return false
     const language = message.transcribeLanguage ?? DEFAULT_LANGUAGE
+    this.languages ??= new Set()
     this.languages.add(language)
     this.relayed += this.subscriptions.relay(keysOf(message), {
       type: 'transcription',
@@ -31,8 +33,8 @@ export class TranscriptManager implements Manager {
   }
 
   snapshot (): unknown {
-    return { relayed: this.relayed, languages: [...this.languages] }
+    return { relayed: this.relayed, languages: [...(this.languages ?? [])] }
   }
 
-  dispose (): void { this.languages.clear() }
+  dispose (): void { this.languages = null }
 }

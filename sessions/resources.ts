@@ -8,20 +8,21 @@ import type { EventEmitter } from 'node:events'
 type Release = () => void
 
 export class Resources {
-  private readonly releases = new Set<Release>()
+  /** Made with the first resource: several trackers of an idle session never hold one. */
+  private releases: Set<Release> | null = null
   private disposed = false
 
   /** Number of live resources: a leak check for tests and snapshots. */
-  get size (): number { return this.releases.size }
+  get size (): number { return this.releases?.size ?? 0 }
 
   get isDisposed (): boolean { return this.disposed }
 
   /** A one-shot timer; returns a function that cancels it. */
   timeout (fn: () => void, ms: number): Release {
     if (this.disposed) return noop
-    const release = (): void => { clearTimeout(handle); this.releases.delete(release) }
-    const handle = setTimeout(() => { this.releases.delete(release); fn() }, ms)
-    this.releases.add(release)
+    const release = (): void => { clearTimeout(handle); this.releases?.delete(release) }
+    const handle = setTimeout(() => { this.releases?.delete(release); fn() }, ms)
+    this.track(release)
     return release
   }
 
@@ -29,8 +30,8 @@ export class Resources {
   interval (fn: () => void, ms: number): Release {
     if (this.disposed) return noop
     const handle = setInterval(fn, ms)
-    const release = (): void => { clearInterval(handle); this.releases.delete(release) }
-    this.releases.add(release)
+    const release = (): void => { clearInterval(handle); this.releases?.delete(release) }
+    this.track(release)
     return release
   }
 
@@ -39,24 +40,32 @@ export class Resources {
   listen (emitter: EventEmitter, event: string, fn: (...args: any[]) => void): Release {
     if (this.disposed) return noop
     emitter.on(event, fn)
-    const release = (): void => { emitter.off(event, fn); this.releases.delete(release) }
-    this.releases.add(release)
+    const release = (): void => { emitter.off(event, fn); this.releases?.delete(release) }
+    this.track(release)
     return release
   }
 
   /** Any other clean-up, run on release. */
   add (cleanup: () => void): Release {
     if (this.disposed) { cleanup(); return noop }
-    const release = (): void => { this.releases.delete(release); cleanup() }
-    this.releases.add(release)
+    const release = (): void => { this.releases?.delete(release); cleanup() }
+    this.track(release)
     return release
   }
 
   /** Release everything but stay usable (e.g. on detach). */
   clear (): void {
+    if (this.releases === null) return
     for (const release of [...this.releases]) {
       try { release() } catch { /* a clean-up that throws must not stop the others */ }
     }
+    // Let the empty table go (a session in grace keeps its trackers for minutes).
+    if (this.releases.size === 0) this.releases = null
+  }
+
+  private track (release: Release): void {
+    this.releases ??= new Set()
+    this.releases.add(release)
   }
 
   /** Release everything and refuse new resources; idempotent. */
