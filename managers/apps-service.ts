@@ -70,6 +70,18 @@ export class AppsService {
 
   observe (observer: AppsObserver): void { this.observers.push(observer) }
 
+  /** A glasses message of this stream went to an app (RelayCounter, for SubscriptionManager). */
+  countRelayed (stream: string): void {
+    // Per relayed message: no closure, as notify() would need.
+    for (const observer of this.observers) {
+      try {
+        observer.relayed?.(stream)
+      } catch (error) {
+        this.log.error({ err: error }, 'apps observer failed')
+      }
+    }
+  }
+
   notify (call: (observer: AppsObserver) => void): void {
     for (const observer of this.observers) {
       try {

@@ -8,21 +8,17 @@ import { AppManager } from './app-manager.js'
 import type { AppsService } from './apps-service.js'
 import { AudioManager } from './audio-manager.js'
 import { DisplayManager } from './display-manager.js'
-import type { AppOutlet } from './subscription-manager.js'
 import { SubscriptionManager } from './subscription-manager.js'
 import { TranscriptManager } from './transcript-manager.js'
 
 export function appManagers (service: AppsService): ManagerFactory {
   return (session): Manager[] => {
-    // The relays write to app sockets, which the app manager owns; it is built last.
-    let apps: AppManager | null = null
-    const outlet: AppOutlet = {
-      sendData: (packageName, streamType, data) => apps?.sendData(packageName, streamType, data) ?? false,
-      sendAudio: (packageName, data) => apps?.sendAudio(packageName, data)
-    }
-    const subscriptions = new SubscriptionManager(outlet, stream => service.notify(o => o.relayed?.(stream)))
+    // The relays write to app sockets, which the app manager owns; it needs the
+    // subscriptions to be built, so it is wired into them after.
+    const subscriptions = new SubscriptionManager(service)
     const display = new DisplayManager(session)
-    apps = new AppManager(session, service, subscriptions, display)
-    return [apps, new TranscriptManager(subscriptions), subscriptions, new AudioManager(subscriptions, outlet), display]
+    const apps = new AppManager(session, service, subscriptions, display)
+    subscriptions.outlet = apps
+    return [apps, new TranscriptManager(subscriptions), subscriptions, new AudioManager(subscriptions, apps), display]
   }
 }

@@ -2,30 +2,45 @@
  * Connection health (PROTOCOL 1.3): a WebSocket ping every PING_INTERVAL_MS, and
  * a silence check that terminates the socket once nothing has come in for
  * SILENCE_TIMEOUT_MS. Any inbound frame counts; the connection stamps it, so the
- * hot path costs one assignment and no timer reset.
+ * hot path costs one assignment and no timer reset. The timing comes from the
+ * node's HeartbeatSweep: this manager owns no timer of its own.
  */
 import type { AttachContext, Manager, SessionContext } from '../sessions/manager.js'
 import type { GlassesConnection } from '../sessions/glasses-connection.js'
-import { Resources } from '../sessions/resources.js'
+import type { HeartbeatSweep, SweepMember } from '../sessions/heartbeat-sweep.js'
 
-export class HeartbeatManager implements Manager {
+export class HeartbeatManager implements Manager, SweepMember {
   readonly name = 'heartbeat'
   private connection: GlassesConnection | null = null
+  private nextPingAt = 0
   private pingsSent = 0
   private terminations = 0
 
-  constructor (private readonly session: SessionContext, private readonly res = new Resources()) {}
+  constructor (private readonly session: SessionContext, private readonly heartbeat: HeartbeatSweep) {}
 
   onAttach (ctx: AttachContext): void {
-    this.res.clear()
     this.connection = ctx.connection
-    this.res.interval(() => this.ping(), this.session.config.pingIntervalMs)
-    this.watchSilence(this.session.config.silenceTimeoutMs)
+    this.nextPingAt = Date.now() + this.session.config.pingIntervalMs
+    this.heartbeat.add(this)
   }
 
-  onDetach (): void {
-    this.res.clear()
-    this.connection = null
+  onDetach (): void { this.stop() }
+
+  sweep (now: number): void {
+    const connection = this.connection
+    if (connection === null) return
+    const silentFor = now - connection.lastInboundAt
+    if (silentFor >= this.session.config.silenceTimeoutMs) {
+      this.stop()
+      this.terminations += 1
+      this.session.log.info({ connectionId: connection.id, silentFor }, 'glasses silent: terminating socket')
+      connection.terminate()
+      return
+    }
+    if (now < this.nextPingAt) return
+    this.nextPingAt = now + this.session.config.pingIntervalMs
+    this.pingsSent += 1
+    connection.ping()
   }
 
   snapshot (): unknown {
@@ -35,35 +50,14 @@ export class HeartbeatManager implements Manager {
       terminations: this.terminations,
       pingIntervalMs: this.session.config.pingIntervalMs,
       silenceTimeoutMs: this.session.config.silenceTimeoutMs,
-      timers: this.res.size
+      watched: this.heartbeat.has(this)
     }
   }
 
-  dispose (): void {
-    this.res.dispose()
+  dispose (): void { this.stop() }
+
+  private stop (): void {
+    this.heartbeat.remove(this)
     this.connection = null
-  }
-
-  private ping (): void {
-    if (this.connection === null) return
-    this.pingsSent += 1
-    this.connection.ping()
-  }
-
-  /** Check once the timeout could have passed; re-arm for the remainder when something came in meanwhile. */
-  private watchSilence (delayMs: number): void {
-    this.res.timeout(() => {
-      const connection = this.connection
-      if (connection === null) return
-      const silentFor = Date.now() - connection.lastInboundAt
-      const timeout = this.session.config.silenceTimeoutMs
-      if (silentFor < timeout) {
-        this.watchSilence(timeout - silentFor)
-        return
-      }
-      this.terminations += 1
-      this.session.log.info({ connectionId: connection.id, silentFor }, 'glasses silent: terminating socket')
-      connection.terminate()
-    }, delayMs)
   }
 }

@@ -19,6 +19,12 @@ export interface AppOutlet {
   sendAudio: (packageName: string, data: Buffer) => void
 }
 
+/** Counts what was relayed, by stream (the apps service, for metrics). */
+export interface RelayCounter { countRelayed: (stream: string) => void }
+
+/** Before the app manager is wired in: nothing to deliver to. */
+const NO_OUTLET: AppOutlet = { sendData: () => false, sendAudio: () => {} }
+
 /** How many distinct subscriptions one app may hold. */
 const MAX_SUBSCRIPTIONS = 256
 
@@ -28,7 +34,13 @@ export class SubscriptionManager implements Manager {
   private readonly byApp = new LazyMap<string, string[]>()
   private readonly byKey = new LazyMap<string, Subscriber[]>()
 
-  constructor (private readonly outlet: AppOutlet, private readonly relayed: (stream: string) => void = () => {}) {}
+  /**
+   * The app sockets. Set once the app manager exists, which is built after this
+   * manager because it needs it; a field rather than a forwarding closure per session.
+   */
+  outlet: AppOutlet = NO_OUTLET
+
+  constructor (private readonly counter: RelayCounter = { countRelayed: () => {} }) {}
 
   /** Replace an app's subscriptions; returns the list kept. */
   set (packageName: string, items: readonly SubscriptionItem[]): string[] {
@@ -68,7 +80,7 @@ export class SubscriptionManager implements Manager {
     for (const key of keys) {
       for (const { packageName, streamType } of this.subscribersOf(key)) {
         if (!this.outlet.sendData(packageName, streamType, data)) continue
-        this.relayed(baseStream(key))
+        this.counter.countRelayed(baseStream(key))
         sent += 1
       }
     }

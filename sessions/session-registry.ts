@@ -7,6 +7,7 @@
 import type { SessionCounts } from '../protocol/admin.js'
 import type { DisposeFailure } from './dispose-managers.js'
 import type { GlassesConnection } from './glasses-connection.js'
+import { HeartbeatSweep } from './heartbeat-sweep.js'
 import { KeyedLock } from './keyed-lock.js'
 import type { AttachOutcome, DisposeReason, LifecycleEvent } from './lifecycle.js'
 import type { Log } from './log.js'
@@ -52,9 +53,12 @@ export class SessionRegistry {
   private created = 0
   private readonly pending = new Map<string, PendingClaim>()
   private readonly cluster: Cluster | null
+  /** Pings and silence checks for every attached glasses socket of this node. */
+  readonly heartbeat: HeartbeatSweep
 
   constructor (private readonly options: SessionRegistryOptions) {
     this.cluster = options.cluster ?? null
+    this.heartbeat = new HeartbeatSweep(options.config, options.log)
     this.hooks = {
       graceTimerFired: (session, epoch) => { void this.expire(session, epoch) },
       fatalError: (session) => { void this.lock.run(session.userId, () => { void session.dispose('fatal_error') }) },
@@ -234,6 +238,7 @@ export class SessionRegistry {
       config: this.options.config,
       log: this.options.log,
       hooks: this.hooks,
+      heartbeat: this.heartbeat,
       managerFactories: this.options.managerFactories ?? []
     })
     this.sessions.set(userId, session)

@@ -11,6 +11,7 @@ import type { GlassesMessage } from '../protocol/glasses-messages.js'
 import { parseGlassesFrame } from '../protocol/parse-frame.js'
 import type { ConnectionAck, ServerMessage, UserSessionView } from '../protocol/server-messages.js'
 import { HeartbeatManager } from '../managers/heartbeat-manager.js'
+import type { HeartbeatSweep } from './heartbeat-sweep.js'
 import { SessionMetrics } from '../managers/session-metrics.js'
 import { TokenExpiryManager } from '../managers/token-expiry-manager.js'
 import { disposeManagers, type DisposeFailure } from './dispose-managers.js'
@@ -47,6 +48,8 @@ export interface UserSessionOptions {
   config: SessionConfig
   log: Log
   hooks: SessionHooks
+  /** The node's heartbeat timer, shared by every session. */
+  heartbeat: HeartbeatSweep
   /** Managers beyond the built-in heartbeat and metrics, in dispatch order. */
   managerFactories: readonly ManagerFactory[]
   /** Resume a session another node held (same instance id, counters and apps). */
@@ -70,7 +73,11 @@ const CLOSE_ON_DISPOSE: Record<DisposeReason, CloseCodeValue | null> = {
   handover: CloseCode.REPLACED
 }
 
-export class UserSession implements ConnectionSink {
+/**
+ * The session is its managers' SessionContext itself (typed down to that interface
+ * for them): one object per session rather than a context object and its closures.
+ */
+export class UserSession implements ConnectionSink, SessionContext {
   readonly userId: string
   readonly sequence: number
   readonly sessionInstanceId: string
@@ -90,48 +97,45 @@ export class UserSession implements ConnectionSink {
   private disposal: Promise<DisposeOutcome> | null = null
   private readonly timers = new Resources()
   private readonly events = new EventLog()
-  private readonly context: SessionContext
+  readonly config: SessionConfig
+  /** The state this session was resumed from on another node, or null for a new session. */
+  readonly restored: SessionSnapshot | null
+  private readonly parentLog: Log
+  private readonly hooks: SessionHooks
 
-  constructor (private readonly options: UserSessionOptions) {
+  constructor (options: UserSessionOptions) {
     this.userId = options.userId
+    this.config = options.config
+    this.parentLog = options.log
+    this.hooks = options.hooks
     this.sequence = options.sequence
     const restored = options.restore ?? null
     this.sessionInstanceId = restored?.sessionInstanceId ?? randomUUID()
     this.startedAt = restored?.startedAt ?? Date.now()
     this.metrics = new SessionMetrics(restored ?? undefined)
     this.reconnectionCount = restored?.reconnections ?? 0
-    const sessionLog = (): Log => this.log
-    this.context = {
-      userId: this.userId,
-      sessionInstanceId: this.sessionInstanceId,
-      config: options.config,
-      // A getter: most sessions never log, and a child logger per session costs memory.
-      get log () { return sessionLog() },
-      send: message => this.send(message),
-      view: () => this.view(),
-      restored
-    }
+    this.restored = restored
     this.managers = [
-      new HeartbeatManager(this.context),
-      new TokenExpiryManager(this.context),
+      new HeartbeatManager(this, options.heartbeat),
+      new TokenExpiryManager(this),
       this.metrics,
-      ...options.managerFactories.flatMap(factory => factory(this.context))
+      ...options.managerFactories.flatMap(factory => factory(this))
     ]
     this.emit('session.created', restored === null ? {} : { reason: 'handover' })
   }
 
   /** True for a session resumed from another node's state: its first socket is a reconnection. */
-  get isRestored (): boolean { return this.context.restored !== null }
+  get isRestored (): boolean { return this.restored !== null }
 
-  /** This session's logger (userId and sessionInstanceId bound), made on first use. */
+  /** This session's logger (userId and sessionInstanceId bound), made on first use: most sessions never log. */
   get log (): Log {
-    this.childLog ??= this.options.log.child({ userId: this.userId, sessionInstanceId: this.sessionInstanceId })
+    this.childLog ??= this.parentLog.child({ userId: this.userId, sessionInstanceId: this.sessionInstanceId })
     return this.childLog
   }
 
   get state (): SessionState { return this.currentState }
 
-  get nodeId (): string { return this.options.config.nodeId }
+  get nodeId (): string { return this.config.nodeId }
 
   /** True while the session can take a socket: active or in its grace period. */
   get isLive (): boolean { return this.currentState === 'active' || this.currentState === 'grace' }
@@ -171,9 +175,9 @@ export class UserSession implements ConnectionSink {
       // Deaf first, then closed: its late close event must not start a grace period.
       previous.unbind()
       previous.close(CloseCode.REPLACED)
-    } else if (this.context.restored !== null && !this.everAttached) {
+    } else if (this.restored !== null && !this.everAttached) {
       // Moved from another node: for the glasses this is a reconnection of the same session.
-      outcome = this.context.restored.state === 'grace' ? 'resumed' : 'replaced'
+      outcome = this.restored.state === 'grace' ? 'resumed' : 'replaced'
     } else {
       outcome = 'created'
     }
@@ -230,7 +234,7 @@ export class UserSession implements ConnectionSink {
     const bytes = connection.send(message)
     if (bytes === 0) return false
     this.metrics.recordOutbound()
-    this.options.hooks.traffic('out', message.type, bytes)
+    this.hooks.traffic('out', message.type, bytes)
     return true
   }
 
@@ -238,8 +242,8 @@ export class UserSession implements ConnectionSink {
 
   onText (connection: GlassesConnection, text: string, bytes: number): void {
     if (connection !== this.connection) return
-    const parsed = parseGlassesFrame(text, this.options.config.maxJsonDepth)
-    this.options.hooks.traffic('in', parsed.ok ? parsed.message.type : 'invalid', bytes)
+    const parsed = parseGlassesFrame(text, this.config.maxJsonDepth)
+    this.hooks.traffic('in', parsed.ok ? parsed.message.type : 'invalid', bytes)
     if (!parsed.ok) {
       this.metrics.recordRejected()
       this.rejectFrame(connection, parsed.code, parsed.message)
@@ -252,7 +256,7 @@ export class UserSession implements ConnectionSink {
   onBinary (connection: GlassesConnection, data: Buffer): void {
     if (connection !== this.connection) return
     this.metrics.recordAudio(data.length)
-    this.options.hooks.traffic('in', 'audio', data.length)
+    this.hooks.traffic('in', 'audio', data.length)
     this.runManagers(manager => { manager.handleBinary?.(data); return false })
   }
 
@@ -263,9 +267,9 @@ export class UserSession implements ConnectionSink {
     this.connectedAt = null
     this.currentState = 'grace'
     this.disconnectedAt = now
-    this.graceExpiresAt = now + this.options.config.gracePeriodMs
+    this.graceExpiresAt = now + this.config.gracePeriodMs
     const epoch = ++this.graceEpoch
-    this.timers.timeout(() => this.options.hooks.graceTimerFired(this, epoch), this.options.config.gracePeriodMs)
+    this.timers.timeout(() => this.hooks.graceTimerFired(this, epoch), this.config.gracePeriodMs)
     for (const manager of this.managers) {
       try {
         manager.onDetach?.({ connectionId: connection.id, closeCode: code })
@@ -312,13 +316,13 @@ export class UserSession implements ConnectionSink {
       else connection.terminate()
       this.connectedAt = null
     }
-    const failures = await disposeManagers(this.managers, this.options.config.managerDisposeTimeoutMs, reason)
+    const failures = await disposeManagers(this.managers, this.config.managerDisposeTimeoutMs, reason)
     for (const failure of failures) {
       this.log.error({ err: failure.error, manager: failure.manager, kind: failure.kind }, 'manager failed to dispose')
-      this.options.hooks.disposeFailed?.(failure)
+      this.hooks.disposeFailed?.(failure)
     }
     this.currentState = 'disposed'
-    this.options.hooks.disposed(this, reason)
+    this.hooks.disposed(this, reason)
     this.emit('session.disposed', {
       reason,
       closeCode: connection?.closeCodeSent ?? undefined,
@@ -350,7 +354,7 @@ export class UserSession implements ConnectionSink {
         if (work(manager)) return
       } catch (error) {
         this.log.error({ err: error, manager: manager.name }, 'manager failed: disposing the session')
-        this.options.hooks.fatalError(this, error)
+        this.hooks.fatalError(this, error)
         return
       }
     }
@@ -370,8 +374,8 @@ export class UserSession implements ConnectionSink {
       connectionId: connection.id,
       reconnection: connection.ackedAsReconnection,
       heartbeat: {
-        pingIntervalMs: this.options.config.pingIntervalMs,
-        silenceTimeoutMs: this.options.config.silenceTimeoutMs
+        pingIntervalMs: this.config.pingIntervalMs,
+        silenceTimeoutMs: this.config.silenceTimeoutMs
       },
       userSession: this.view(),
       timestamp: new Date().toISOString()
@@ -391,11 +395,11 @@ export class UserSession implements ConnectionSink {
       at: new Date().toISOString(),
       userId: this.userId,
       sessionInstanceId: this.sessionInstanceId,
-      nodeId: this.options.config.nodeId,
+      nodeId: this.config.nodeId,
       reconnections: this.reconnectionCount,
       ...fields
     }
     this.events.push(full)
-    this.options.hooks.event(full)
+    this.hooks.event(full)
   }
 }

@@ -78,7 +78,7 @@ t.test('GET /sessions/:userId gives the summary, manager snapshots and recent ev
   t.equal(detail.userId, 'detail@example.com')
   t.match(detail.data, { transcripts: 1, audioBytes: 100, audioChunks: 1, messagesIn: 2, messagesOut: 2 })
   t.same(Object.keys(detail.managers).sort(), ['apps', 'audio', 'display', 'heartbeat', 'metrics', 'subscriptions', 'token', 'transcripts'])
-  t.match(detail.managers.heartbeat, { pingIntervalMs: 25000, silenceTimeoutMs: 75000, timers: 2 })
+  t.match(detail.managers.heartbeat, { pingIntervalMs: 25000, silenceTimeoutMs: 75000, watched: true })
   t.same(detail.events.map((e: { event: string }) => e.event), ['session.created', 'session.attached'])
   t.equal((await admin(server, 'GET', '/sessions/nobody@example.com')).statusCode, 404)
   t.equal((await admin(server, 'DELETE', '/sessions/nobody@example.com')).statusCode, 404)
