@@ -128,6 +128,19 @@ function createMetrics (registry: Registry, counts: () => { active: number, grac
     audioDropped: new Counter({
       name: 'tether_audio_chunks_dropped_total', help: 'Audio chunks not sent to an app that was behind', labelNames: ['package'] as const, registers
     }),
+    directoryOperations: new Counter({
+      name: 'tether_directory_operations_total',
+      help: 'Cluster directory operations on Redis and requests to other nodes, by operation and outcome (ok, error)',
+      labelNames: ['operation', 'outcome'] as const,
+      registers
+    }),
+    directoryLatency: new Histogram({
+      name: 'tether_directory_operation_seconds',
+      help: 'Time a cluster directory operation took, by operation',
+      labelNames: ['operation'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers
+    }),
     graceDowntime: new Histogram({
       name: 'tether_grace_downtime_seconds',
       help: 'Time glasses were away before resuming their session',
@@ -210,5 +223,10 @@ export default fp(async function metricsPlugin (fastify) {
     audioDropped: packageName => metrics.audioDropped.inc({ package: packageName })
   })
 
+  fastify.cluster?.observe((operation, outcome, seconds) => {
+    metrics.directoryOperations.inc({ operation, outcome })
+    metrics.directoryLatency.observe({ operation }, seconds)
+  })
+
   fastify.decorate('serviceMetrics', metrics)
-}, { name: 'tether-metrics', dependencies: ['tether-registry', 'tether-apps'] })
+}, { name: 'tether-metrics', dependencies: ['tether-registry', 'tether-apps', 'tether-cluster'] })

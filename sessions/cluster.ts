@@ -31,6 +31,13 @@ export class DirectoryUnavailableError extends Error {
   }
 }
 
+/** What a Redis operation or a request to another node was for: the `operation` label of the directory metrics. */
+export type DirectoryOperation = 'claim' | 'last_state' | 'release' | 'refresh' | 'announce' | 'retire' | 'owner' |
+  'revoke' | 'summaries' | 'handover' | 'detail' | 'delete' | 'yield'
+
+/** Sees every directory operation (metrics): how it ended and how long it took. */
+export type DirectoryObserver = (operation: DirectoryOperation, outcome: 'ok' | 'error', seconds: number) => void
+
 /** What the cluster needs from the registry: its sessions, serialised per user. */
 export interface ClusterHost {
   local: (userId: string) => UserSession | undefined
@@ -67,6 +74,7 @@ export class Cluster {
   private unreachable = true
   private inflight: Promise<void> = Promise.resolve()
   private readonly refreshing = new Set<Promise<void>>()
+  private readonly observers: DirectoryObserver[] = []
 
   constructor (readonly directory: RedisDirectory, private readonly rpc: ClusterRpc, private readonly options: ClusterOptions) {}
 
@@ -100,7 +108,7 @@ export class Cluster {
     this.timer = null
     // A refresh in flight would announce this node again after it retired.
     await this.inflight
-    await this.guard(async () => { await this.directory.retire() }).catch(() => {})
+    await this.guard('retire', async () => { await this.directory.retire() }).catch(() => {})
   }
 
   /**
@@ -110,14 +118,14 @@ export class Cluster {
    */
   async acquire (userId: string): Promise<SessionSnapshot | null> {
     const placeholder = { userId } as unknown as Summary
-    const first = await this.guard(async () => await this.directory.claim(userId, '', placeholder))
+    const first = await this.guard('claim', async () => await this.directory.claim(userId, '', placeholder))
     if (first.ok) {
       this.tokens.set(userId, first.token)
-      return await this.guard(async () => await this.directory.lastState(userId))
+      return await this.guard('last_state', async () => await this.directory.lastState(userId))
     }
-    const reply = await this.guard(async () => await this.rpc.request<HandoverReply>(first.owner, 'handover', { userId }, this.options.handoverTimeoutMs))
+    const reply = await this.guard('handover', async () => await this.rpc.request<HandoverReply>(first.owner, 'handover', { userId }, this.options.handoverTimeoutMs))
     if (reply === null) throw new SessionMovingError(`node ${first.owner} holds the session and does not answer`)
-    const second = await this.guard(async () => await this.directory.claim(userId, '', placeholder))
+    const second = await this.guard('claim', async () => await this.directory.claim(userId, '', placeholder))
     if (!second.ok) throw new SessionMovingError(`node ${second.owner} took the session meanwhile`)
     this.tokens.set(userId, second.token)
     return reply.snapshot
@@ -137,16 +145,16 @@ export class Cluster {
     const token = this.tokens.get(session.userId)
     if (token === undefined) return
     this.tokens.delete(session.userId)
-    await this.guard(async () => await this.directory.release(session.userId, token, reason !== 'handover')).catch(error => {
+    await this.guard('release', async () => await this.directory.release(session.userId, token, reason !== 'handover')).catch(error => {
       this.options.log.warn({ err: error, userId: session.userId }, 'could not release a lease; it will expire')
     })
   }
 
   /** Ask the owner of a session elsewhere for its detail; null when absent or silent. */
   async remoteDetail (userId: string): Promise<SessionDetail | null> {
-    const owner = await this.guard(async () => await this.directory.owner(userId))
+    const owner = await this.guard('owner', async () => await this.directory.owner(userId))
     if (owner === null || owner === '' || owner === this.nodeId) return null
-    const detail = await this.guard(async () => await this.rpc.request<SessionDetail | null>(owner, 'detail', { userId }, this.options.handoverTimeoutMs))
+    const detail = await this.guard('detail', async () => await this.rpc.request<SessionDetail | null>(owner, 'detail', { userId }, this.options.handoverTimeoutMs))
     if (detail !== null) return detail
     // The owner is silent: the last summary it wrote, without live manager state.
     const summary = await this.directory.lastSummary(userId)
@@ -155,16 +163,16 @@ export class Cluster {
 
   /** End a session held elsewhere: by its owner, or by revoking the lease when the owner is silent. */
   async remoteEnd (userId: string): Promise<boolean> {
-    const owner = await this.guard(async () => await this.directory.owner(userId))
+    const owner = await this.guard('owner', async () => await this.directory.owner(userId))
     if (owner === null || owner === '') return false
-    const ended = await this.guard(async () => await this.rpc.request<boolean>(owner, 'delete', { userId }, this.options.handoverTimeoutMs))
+    const ended = await this.guard('delete', async () => await this.rpc.request<boolean>(owner, 'delete', { userId }, this.options.handoverTimeoutMs))
     if (ended !== null) return ended
-    return await this.guard(async () => await this.directory.revoke(userId))
+    return await this.guard('revoke', async () => await this.directory.revoke(userId))
   }
 
   /** Every session of the cluster (live ones of this node fresh, others as last written). */
   async summaries (): Promise<Summary[]> {
-    const remote = await this.guard(async () => await this.directory.summaries())
+    const remote = await this.guard('summaries', async () => await this.directory.summaries())
     const local = new Map((this.host?.all() ?? []).filter(s => s.isLive).map(s => [s.userId, summarize(s)]))
     const merged = remote.filter(s => typeof s.sessionInstanceId === 'string' && s.sessionInstanceId !== '' && !local.has(s.userId))
     return [...merged, ...local.values()]
@@ -214,7 +222,7 @@ export class Cluster {
         if (s.state === 'active') counts.active += 1
         else if (s.state === 'grace') counts.grace += 1
       }
-      await this.guard(async () => { await this.directory.announce({ nodeId: this.nodeId, publicUrl: this.options.publicUrl(), ...counts, at: new Date().toISOString() }) })
+      await this.guard('announce', async () => { await this.directory.announce({ nodeId: this.nodeId, publicUrl: this.options.publicUrl(), ...counts, at: new Date().toISOString() }) })
     } catch (error) {
       this.options.log.warn({ err: error }, 'lease refresh failed')
     }
@@ -236,7 +244,7 @@ export class Cluster {
       const token = this.tokens.get(session.userId)
       return token === undefined ? [] : [{ userId: session.userId, token, summary: summarize(session), snapshot: session.snapshot() }]
     })
-    const fenced = await this.guard(async () => await this.directory.refresh(updates))
+    const fenced = await this.guard('refresh', async () => await this.directory.refresh(updates))
     for (const userId of fenced) void this.contest(userId)
   }
 
@@ -253,11 +261,11 @@ export class Cluster {
       const session = host.local(userId)
       if (session === undefined) return
       try {
-        const owner = await this.guard(async () => await this.directory.owner(userId))
+        const owner = await this.guard('owner', async () => await this.directory.owner(userId))
         // An empty owner is a lease an admin revoked: the session was ended on purpose, never re-claimed.
         let yielded = owner === null || owner === this.nodeId
         if (!yielded && owner !== null && owner !== '') {
-          const answer = await this.guard(async () => await this.rpc.request<boolean>(owner, 'yield', { userId }, this.options.handoverTimeoutMs))
+          const answer = await this.guard('yield', async () => await this.rpc.request<boolean>(owner, 'yield', { userId }, this.options.handoverTimeoutMs))
           // No answer (a busy or dead owner) proves nothing: keep serving and ask again at the next refresh.
           if (answer === null) {
             this.options.log.warn({ userId, owner }, 'lease refused and its holder does not answer: still serving, asking again')
@@ -266,7 +274,7 @@ export class Cluster {
           yielded = answer
         }
         if (yielded && owner !== '') {
-          const claim = await this.guard(async () => await this.directory.claim(userId, session.sessionInstanceId, summarize(session)))
+          const claim = await this.guard('claim', async () => await this.directory.claim(userId, session.sessionInstanceId, summarize(session)))
           if (claim.ok) {
             this.tokens.set(userId, claim.token)
             return
@@ -298,20 +306,40 @@ export class Cluster {
     return await this.directory.revokeOwnIdle(userId, this.nodeId)
   }
 
-  /** Run a Redis operation; a connection failure marks the cluster unreachable and throws DirectoryUnavailableError. */
-  private async guard<T> (operation: () => Promise<T>): Promise<T> {
+  observe (observer: DirectoryObserver): void { this.observers.push(observer) }
+
+  /**
+   * Run a Redis operation (or a request to another node over Redis), counted by
+   * name; a connection failure marks the cluster unreachable and throws
+   * DirectoryUnavailableError.
+   */
+  private async guard<T> (name: DirectoryOperation, operation: () => Promise<T>): Promise<T> {
+    const started = performance.now()
     try {
       const result = await operation()
+      this.observed(name, 'ok', started)
       if (this.unreachable) {
         this.unreachable = false
         this.options.log.info({}, 'redis reachable again')
       }
       return result
     } catch (error) {
+      this.observed(name, 'error', started)
       if (error instanceof SessionMovingError) throw error
       if (!this.unreachable) this.options.log.error({ err: error }, 'redis unreachable: new sessions are refused')
       this.unreachable = true
       throw new DirectoryUnavailableError(error)
+    }
+  }
+
+  private observed (name: DirectoryOperation, outcome: 'ok' | 'error', started: number): void {
+    const seconds = (performance.now() - started) / 1000
+    for (const observer of this.observers) {
+      try {
+        observer(name, outcome, seconds)
+      } catch (error) {
+        this.options.log.error({ err: error }, 'directory observer failed')
+      }
     }
   }
 }
