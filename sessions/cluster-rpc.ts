@@ -13,6 +13,14 @@ interface Envelope { id: string, from: string, method?: string, params?: unknown
 
 export type RpcHandler = (params: unknown) => Promise<unknown>
 
+/** The other node answered, with an error of its own: Redis and the link are fine. */
+export class RemoteRequestError extends Error {
+  override readonly name = 'RemoteRequestError'
+  constructor (readonly nodeId: string, readonly method: string, message: string) {
+    super(`node ${nodeId} failed ${method}: ${message}`)
+  }
+}
+
 export class ClusterRpc {
   private readonly handlers = new Map<string, RpcHandler>()
   private readonly waiting = new Map<string, (envelope: Envelope) => void>()
@@ -57,7 +65,7 @@ export class ClusterRpc {
       if (listeners === 0) return null
       const envelope = await answered
       if (envelope === null) return null
-      if (envelope.error !== undefined) throw new Error(envelope.error)
+      if (envelope.error !== undefined) throw new RemoteRequestError(nodeId, method, envelope.error)
       return envelope.result as T
     } finally {
       clearTimeout(timer)

@@ -7,7 +7,7 @@
  * nothing of Fastify.
  */
 import type { Summary } from '../protocol/admin.js'
-import type { ClusterRpc } from './cluster-rpc.js'
+import { RemoteRequestError, type ClusterRpc } from './cluster-rpc.js'
 import type { DisposeReason } from './lifecycle.js'
 import type { Log } from './log.js'
 import type { RedisDirectory } from './redis-directory.js'
@@ -124,6 +124,11 @@ export class Cluster {
       return await this.guard('last_state', async () => await this.directory.lastState(userId))
     }
     const reply = await this.guard('handover', async () => await this.rpc.request<HandoverReply>(first.owner, 'handover', { userId }, this.options.handoverTimeoutMs))
+      .catch((error: unknown) => {
+        // The owner failed to hand over: the user may retry, as when it is silent.
+        if (error instanceof RemoteRequestError) throw new SessionMovingError(error.message)
+        throw error
+      })
     if (reply === null) throw new SessionMovingError(`node ${first.owner} holds the session and does not answer`)
     const second = await this.guard('claim', async () => await this.directory.claim(userId, '', placeholder))
     if (!second.ok) throw new SessionMovingError(`node ${second.owner} took the session meanwhile`)
@@ -155,8 +160,9 @@ export class Cluster {
     const owner = await this.guard('owner', async () => await this.directory.owner(userId))
     if (owner === null || owner === '' || owner === this.nodeId) return null
     const detail = await this.guard('detail', async () => await this.rpc.request<SessionDetail | null>(owner, 'detail', { userId }, this.options.handoverTimeoutMs))
+      .catch(error => this.failedAsSilent(error, userId))
     if (detail !== null) return detail
-    // The owner is silent: the last summary it wrote, without live manager state.
+    // The owner is silent (or failed): the last summary it wrote, without live manager state.
     const summary = await this.directory.lastSummary(userId)
     return summary === null || summary.sessionInstanceId === '' ? null : { ...summary, managers: {}, events: [] }
   }
@@ -166,8 +172,16 @@ export class Cluster {
     const owner = await this.guard('owner', async () => await this.directory.owner(userId))
     if (owner === null || owner === '') return false
     const ended = await this.guard('delete', async () => await this.rpc.request<boolean>(owner, 'delete', { userId }, this.options.handoverTimeoutMs))
+      .catch(error => this.failedAsSilent(error, userId))
     if (ended !== null) return ended
     return await this.guard('revoke', async () => await this.directory.revoke(userId))
+  }
+
+  /** An owner that answered an admin request with its own error is treated as silent; anything else is thrown on. */
+  private failedAsSilent (error: unknown, userId: string): null {
+    if (!(error instanceof RemoteRequestError)) throw error
+    this.options.log.warn({ err: error, userId }, 'the owner of a session failed an admin request: answering without it')
+    return null
   }
 
   /** Every session of the cluster (live ones of this node fresh, others as last written). */
@@ -260,9 +274,11 @@ export class Cluster {
     await host.locked(userId, async () => {
       const session = host.local(userId)
       if (session === undefined) return
+      let revoked = false
       try {
         const owner = await this.guard('owner', async () => await this.directory.owner(userId))
         // An empty owner is a lease an admin revoked: the session was ended on purpose, never re-claimed.
+        revoked = owner === ''
         let yielded = owner === null || owner === this.nodeId
         if (!yielded && owner !== null && owner !== '') {
           const answer = await this.guard('yield', async () => await this.rpc.request<boolean>(owner, 'yield', { userId }, this.options.handoverTimeoutMs))
@@ -285,8 +301,15 @@ export class Cluster {
         this.options.log.warn({ err: error, userId }, 'could not settle a refused lease yet')
         return
       }
-      this.options.log.warn({ userId }, 'lease lost to another node: dropping the local copy')
       this.tokens.delete(userId)
+      if (revoked) {
+        // Ended by an admin through another node while this one was silent: end it as a delete here
+        // would (4002, apps told), not as a move.
+        this.options.log.warn({ userId }, 'lease revoked by an admin: ending the local session')
+        void session.dispose('manual')
+        return
+      }
+      this.options.log.warn({ userId }, 'lease lost to another node: dropping the local copy')
       void session.dispose('handover')
     })
   }
@@ -325,7 +348,8 @@ export class Cluster {
       return result
     } catch (error) {
       this.observed(name, 'error', started)
-      if (error instanceof SessionMovingError) throw error
+      // Another node's own failure says nothing about Redis: not a reason to report this node unready.
+      if (error instanceof SessionMovingError || error instanceof RemoteRequestError) throw error
       if (!this.unreachable) this.options.log.error({ err: error }, 'redis unreachable: new sessions are refused')
       this.unreachable = true
       throw new DirectoryUnavailableError(error)
