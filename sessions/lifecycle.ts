@@ -36,12 +36,16 @@ export interface LifecycleEvent {
 
 /** The most recent events of one session, oldest first; bounded so a flapping client cannot grow it. */
 export class EventLog {
-  private readonly items: LifecycleEvent[] = []
+  private items: readonly LifecycleEvent[] = []
   constructor (private readonly capacity = 50) {}
 
+  /**
+   * Copies into an array of exactly the new length (`concat`; `push` and spread would give the few
+   * events of a typical session a backing store of 17 or more slots), and events are rare.
+   */
   push (event: LifecycleEvent): void {
-    this.items.push(event)
-    if (this.items.length > this.capacity) this.items.shift()
+    const kept = this.items.length < this.capacity ? this.items : this.items.slice(1)
+    this.items = kept.concat([event])
   }
 
   list (): LifecycleEvent[] { return [...this.items] }

@@ -115,12 +115,9 @@ export class UserSession implements ConnectionSink, SessionContext {
     this.metrics = new SessionMetrics(restored ?? undefined)
     this.reconnectionCount = restored?.reconnections ?? 0
     this.restored = restored
-    this.managers = [
-      new HeartbeatManager(this, options.heartbeat),
-      new TokenExpiryManager(this),
-      this.metrics,
-      ...options.managerFactories.flatMap(factory => factory(this))
-    ]
+    // concat gives an array of exactly this length (a spread would over-allocate, per session).
+    this.managers = [new HeartbeatManager(this, options.heartbeat), new TokenExpiryManager(this), this.metrics as Manager]
+      .concat(options.managerFactories.flatMap(factory => factory(this)))
     this.emit('session.created', restored === null ? {} : { reason: 'handover' })
   }
 

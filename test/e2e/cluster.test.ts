@@ -12,6 +12,11 @@ import { startSdkApp, writeCatalogue } from '../sdk-app.js'
 import type { Config } from '../../config.js'
 
 const LEASE = 900
+/**
+ * For tests that do not exercise expiry: under a loaded CI machine an event-loop stall of a few hundred
+ * milliseconds can let a 900 ms lease lapse, and another node then rightly claims the user.
+ */
+const STEADY = { leaseTtlMs: 5000 }
 
 async function node (t: Teardown, redis: RedisServer, nodeId: string, extra: Partial<Config> = {}): Promise<Server> {
   // Node ids are unique per Redis, so a node of an earlier test can never answer for one of this test.
@@ -39,8 +44,8 @@ async function tryConnect (t: Teardown, server: Server, token: string): Promise<
 
 t.test('concurrent connects of one user to two nodes end with one session, like two on one node', async t => {
   const redis = await RedisServer.start(t)
-  const a = await node(t, redis, 'node-a')
-  const b = await node(t, redis, 'node-b')
+  const a = await node(t, redis, 'node-a', STEADY)
+  const b = await node(t, redis, 'node-b', STEADY)
   const token = glassesToken('twice@example.com')
   const outcomes = await Promise.all([a, b, a, b].map(async n => await tryConnect(t, n, token)))
   const clients = outcomes.flatMap(o => 'client' in o ? [o.client] : [])
@@ -60,8 +65,8 @@ t.test('handover keeps counters and apps; the SDK app switches clouds', async t 
   const redis = await RedisServer.start(t)
   const sdk = await startSdkApp(t)
   const appsFile = writeCatalogue(t.testdir(), [sdk])
-  const a = await node(t, redis, 'node-a', { appsFile })
-  const b = await node(t, redis, 'node-b', { appsFile })
+  const a = await node(t, redis, 'node-a', { appsFile, ...STEADY })
+  const b = await node(t, redis, 'node-b', { appsFile, ...STEADY })
   const { client: onA, ack } = await connectAcked(t, a, 'mover@example.com')
   onA.send({ type: 'start_app', packageName: sdk.packageName })
   await eventually(() => a.app.sessions.get('mover@example.com')?.view().appSubscriptions[sdk.packageName]?.length === 4, 'app running on A', 5000)
@@ -90,8 +95,8 @@ t.test('handover keeps counters and apps; the SDK app switches clouds', async t 
 
 t.test('admin from any node: list, detail and delete across nodes; /nodes lists both', async t => {
   const redis = await RedisServer.start(t)
-  const a = await node(t, redis, 'node-a')
-  const b = await node(t, redis, 'node-b')
+  const a = await node(t, redis, 'node-a', STEADY)
+  const b = await node(t, redis, 'node-b', STEADY)
   await connectAcked(t, a, 'on-a@example.com')
   const { client: onB } = await connectAcked(t, b, 'on-b@example.com')
   await eventually(async () => (await admin(a, 'GET', '/sessions')).json().counts.total === 2, 'both listed from A', 3000)
@@ -118,8 +123,8 @@ t.test('admin from any node: list, detail and delete across nodes; /nodes lists 
 
 t.test('a node listens for other nodes at start and again after its subscriber connection drops', async t => {
   const redis = await RedisServer.start(t)
-  const a = await node(t, redis, 'node-a')
-  const b = await node(t, redis, 'node-b')
+  const a = await node(t, redis, 'node-a', STEADY)
+  const b = await node(t, redis, 'node-b', STEADY)
   const check = redis.client(t)
   const listeners = async (): Promise<unknown[]> => await check.pubsub('NUMSUB', `tether:rpc:${a.config.nodeId}`, `tether:rpc:${b.config.nodeId}`) as unknown[]
   t.same(await listeners(), [`tether:rpc:${a.config.nodeId}`, 1, `tether:rpc:${b.config.nodeId}`, 1], 'both subscribed once started')
@@ -133,8 +138,8 @@ t.test('a node listens for other nodes at start and again after its subscriber c
 
 t.test('a node that answers with an error of its own: clean answers, and the asking node stays ready', async t => {
   const redis = await RedisServer.start(t)
-  const a = await node(t, redis, 'node-a')
-  const b = await node(t, redis, 'node-b')
+  const a = await node(t, redis, 'node-a', STEADY)
+  const b = await node(t, redis, 'node-b', STEADY)
   const { client } = await connectAcked(t, b, 'held@example.com')
   // A stand-in node that fails every request, named as the lease's owner (B keeps the real session).
   const broken = `node-broken-${redis.port}`
