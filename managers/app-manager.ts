@@ -162,7 +162,8 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
   // ---- starting and stopping ----
 
   private webhookSignal (): AbortSignal {
-    // After dispose, a call (a stop webhook) is cancelled before it starts, as it was when the controller existed.
+    // Defensive: start and stop refuse once disposed, but should a webhook be asked for after dispose,
+    // it is cancelled before it starts, as it was when one controller was made with the manager.
     if (this.disposed) return ENDED
     this.aborts ??= new AbortController()
     return this.aborts.signal

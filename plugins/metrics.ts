@@ -130,7 +130,7 @@ function createMetrics (registry: Registry, counts: () => { active: number, grac
     }),
     directoryOperations: new Counter({
       name: 'tether_directory_operations_total',
-      help: 'Cluster directory operations on Redis and requests to other nodes, by operation and outcome (ok, error)',
+      help: 'Cluster directory operations on Redis and requests to other nodes, by operation and outcome (ok, error, timeout)',
       labelNames: ['operation', 'outcome'] as const,
       registers
     }),

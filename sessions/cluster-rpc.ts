@@ -13,6 +13,9 @@ interface Envelope { id: string, from: string, method?: string, params?: unknown
 
 export type RpcHandler = (params: unknown) => Promise<unknown>
 
+/** What `request` resolves with when the node did not answer in time (a result may itself be null). */
+export const NO_ANSWER: unique symbol = Symbol('no answer')
+
 /** The other node answered, with an error of its own: Redis and the link are fine. */
 export class RemoteRequestError extends Error {
   override readonly name = 'RemoteRequestError'
@@ -43,7 +46,9 @@ export class ClusterRpc {
     await new Promise<void>((resolve, reject) => {
       this.subscriber.on('ready', () => {
         subscribe().then(resolve, (error: unknown) => {
-          this.log.warn({ err: error }, 'could not subscribe to cluster requests; retrying at the next reconnect')
+          // A connection that stays up would never be ready again: reconnect, and subscribe then.
+          this.log.warn({ err: error }, 'could not subscribe to cluster requests: reconnecting to retry')
+          this.subscriber.disconnect(true)
         })
       })
       if (this.subscriber.status === 'ready') subscribe().then(resolve, reject)
@@ -52,8 +57,8 @@ export class ClusterRpc {
 
   handle (method: string, handler: RpcHandler): void { this.handlers.set(method, handler) }
 
-  /** Ask a node; resolves with its result, or null when it does not answer in time. Throws its error. */
-  async request<T> (nodeId: string, method: string, params: unknown, timeoutMs: number): Promise<T | null> {
+  /** Ask a node; resolves with its result, or NO_ANSWER when it does not answer in time. Throws its error. */
+  async request<T> (nodeId: string, method: string, params: unknown, timeoutMs: number): Promise<T | typeof NO_ANSWER> {
     const id = randomUUID()
     let timer: NodeJS.Timeout | undefined
     const answered = new Promise<Envelope | null>(resolve => {
@@ -62,9 +67,9 @@ export class ClusterRpc {
     })
     try {
       const listeners = await this.publisher.publish(channel(nodeId), JSON.stringify({ id, from: this.nodeId, method, params }))
-      if (listeners === 0) return null
+      if (listeners === 0) return NO_ANSWER
       const envelope = await answered
-      if (envelope === null) return null
+      if (envelope === null) return NO_ANSWER
       if (envelope.error !== undefined) throw new RemoteRequestError(nodeId, method, envelope.error)
       return envelope.result as T
     } finally {

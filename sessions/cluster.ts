@@ -7,7 +7,7 @@
  * nothing of Fastify.
  */
 import type { Summary } from '../protocol/admin.js'
-import { RemoteRequestError, type ClusterRpc } from './cluster-rpc.js'
+import { NO_ANSWER, RemoteRequestError, type ClusterRpc } from './cluster-rpc.js'
 import type { DisposeReason } from './lifecycle.js'
 import type { Log } from './log.js'
 import type { RedisDirectory } from './redis-directory.js'
@@ -36,7 +36,10 @@ export type DirectoryOperation = 'claim' | 'last_state' | 'release' | 'refresh' 
   'revoke' | 'summaries' | 'handover' | 'detail' | 'delete' | 'yield'
 
 /** Sees every directory operation (metrics): how it ended and how long it took. */
-export type DirectoryObserver = (operation: DirectoryOperation, outcome: 'ok' | 'error', seconds: number) => void
+export type DirectoryObserver = (operation: DirectoryOperation, outcome: DirectoryOutcome, seconds: number) => void
+
+/** `timeout`: a request to another node that got no answer in time (a Redis command that times out is an `error`). */
+export type DirectoryOutcome = 'ok' | 'error' | 'timeout'
 
 /** What the cluster needs from the registry: its sessions, serialised per user. */
 export interface ClusterHost {
@@ -129,7 +132,7 @@ export class Cluster {
         if (error instanceof RemoteRequestError) throw new SessionMovingError(error.message)
         throw error
       })
-    if (reply === null) throw new SessionMovingError(`node ${first.owner} holds the session and does not answer`)
+    if (reply === NO_ANSWER) throw new SessionMovingError(`node ${first.owner} holds the session and does not answer`)
     const second = await this.guard('claim', async () => await this.directory.claim(userId, '', placeholder))
     if (!second.ok) throw new SessionMovingError(`node ${second.owner} took the session meanwhile`)
     this.tokens.set(userId, second.token)
@@ -160,8 +163,8 @@ export class Cluster {
     const owner = await this.guard('owner', async () => await this.directory.owner(userId))
     if (owner === null || owner === '' || owner === this.nodeId) return null
     const detail = await this.guard('detail', async () => await this.rpc.request<SessionDetail | null>(owner, 'detail', { userId }, this.options.handoverTimeoutMs))
-      .catch(error => this.failedAsSilent(error, userId))
-    if (detail !== null) return detail
+      .catch((error: unknown): typeof NO_ANSWER => this.failedAsSilent(error, userId))
+    if (detail !== NO_ANSWER && detail !== null) return detail
     // The owner is silent (or failed): the last summary it wrote, without live manager state.
     const summary = await this.directory.lastSummary(userId)
     return summary === null || summary.sessionInstanceId === '' ? null : { ...summary, managers: {}, events: [] }
@@ -172,16 +175,16 @@ export class Cluster {
     const owner = await this.guard('owner', async () => await this.directory.owner(userId))
     if (owner === null || owner === '') return false
     const ended = await this.guard('delete', async () => await this.rpc.request<boolean>(owner, 'delete', { userId }, this.options.handoverTimeoutMs))
-      .catch(error => this.failedAsSilent(error, userId))
-    if (ended !== null) return ended
+      .catch((error: unknown): typeof NO_ANSWER => this.failedAsSilent(error, userId))
+    if (ended !== NO_ANSWER) return ended
     return await this.guard('revoke', async () => await this.directory.revoke(userId))
   }
 
   /** An owner that answered an admin request with its own error is treated as silent; anything else is thrown on. */
-  private failedAsSilent (error: unknown, userId: string): null {
+  private failedAsSilent (error: unknown, userId: string): typeof NO_ANSWER {
     if (!(error instanceof RemoteRequestError)) throw error
     this.options.log.warn({ err: error, userId }, 'the owner of a session failed an admin request: answering without it')
-    return null
+    return NO_ANSWER
   }
 
   /** Every session of the cluster (live ones of this node fresh, others as last written). */
@@ -283,7 +286,7 @@ export class Cluster {
         if (!yielded && owner !== null && owner !== '') {
           const answer = await this.guard('yield', async () => await this.rpc.request<boolean>(owner, 'yield', { userId }, this.options.handoverTimeoutMs))
           // No answer (a busy or dead owner) proves nothing: keep serving and ask again at the next refresh.
-          if (answer === null) {
+          if (answer === NO_ANSWER) {
             this.options.log.warn({ userId, owner }, 'lease refused and its holder does not answer: still serving, asking again')
             return
           }
@@ -297,7 +300,7 @@ export class Cluster {
           }
         }
       } catch (error) {
-        // Unsure (Redis away): keep serving; the next refresh asks again.
+        // Unsure (Redis away, or the holder failed the request): keep serving; the next refresh asks again.
         this.options.log.warn({ err: error, userId }, 'could not settle a refused lease yet')
         return
       }
@@ -340,7 +343,7 @@ export class Cluster {
     const started = performance.now()
     try {
       const result = await operation()
-      this.observed(name, 'ok', started)
+      this.observed(name, result === NO_ANSWER ? 'timeout' : 'ok', started)
       if (this.unreachable) {
         this.unreachable = false
         this.options.log.info({}, 'redis reachable again')
@@ -356,7 +359,7 @@ export class Cluster {
     }
   }
 
-  private observed (name: DirectoryOperation, outcome: 'ok' | 'error', started: number): void {
+  private observed (name: DirectoryOperation, outcome: DirectoryOutcome, started: number): void {
     const seconds = (performance.now() - started) / 1000
     for (const observer of this.observers) {
       try {

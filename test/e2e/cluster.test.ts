@@ -306,6 +306,9 @@ t.test('an admin ending a session of a silent owner: the owner, waking, drops it
   await delay(LEASE / 2)
   sleeper.child.kill('SIGSTOP')
   t.equal((await admin(a, 'DELETE', '/sessions/ended@example.com')).statusCode, 204, 'revoked although the owner is silent')
+  const metrics = await (await fetch(`${a.httpUrl}/metrics`)).text()
+  t.match(metrics, /tether_directory_operations_total\{operation="delete",outcome="timeout"\} 1\n/, 'the unanswered request counted as a timeout')
+  t.match(metrics, /tether_directory_operations_total\{operation="revoke",outcome="ok"\} 1\n/)
   sleeper.child.kill('SIGCONT')
   // Woken, it either handles the delete request that waited for it or finds its lease revoked: an admin end either way.
   t.equal(await client.waitClosed(5000), 4002, 'the woken owner ended the session as an admin delete')
