@@ -6,6 +6,7 @@ import { existsSync, appendFileSync, writeFileSync } from 'node:fs'
 import { describeMachine, type MachineInfo } from './machine.js'
 import { fmtMs } from './stats.js'
 import type { ClusterResult } from './cluster-suite.js'
+import type { Lc3BenchResult } from './lc3-decode.js'
 import type { BenchOptions, CapacityResult, MainResult } from './suites.js'
 
 export interface BenchResults {
@@ -20,6 +21,8 @@ export interface BenchResults {
   main: { tether: MainResult[], baseline: MainResult[] }
   capacity: { tether: CapacityResult | null, baseline: CapacityResult | null }
   cluster: ClusterResult
+  /** LC3 decoding figures (bench/lc3-decode.ts), measured in the bench process after the servers are gone. */
+  lc3: Lc3BenchResult | null
 }
 
 type Verdict = 'met' | 'NOT met' | ''
@@ -209,7 +212,8 @@ export function resultsSection (results: BenchResults): string {
       `load average ${results.load.start.toFixed(2)} at the start, ${results.load.end.toFixed(2)} at the end.`,
     '',
     formatTable(buildRows(results)),
-    formatNotes(results)
+    formatNotes(results),
+    ...(results.lc3 === null ? [] : [formatLc3Section(results.lc3)])
   ].join('\n')
 }
 
@@ -217,4 +221,56 @@ export function resultsSection (results: BenchResults): string {
 export function appendResults (file: string, results: BenchResults): void {
   if (!existsSync(file)) writeFileSync(file, HEADER)
   appendFileSync(file, resultsSection(results))
+}
+
+// ---------------------------------------------------------------------------
+// LC3 decoding (bench/lc3-decode.ts): a section of its own, apart from the
+// Tether/baseline table; the baseline relays bytes and decodes nothing.
+
+const LOAD_LABELS: Record<Lc3BenchResult['load'][number]['mode'], string> = {
+  idle: 'no decoding (the floor)',
+  main: 'decoded on the main thread',
+  worker: 'decoded in the worker'
+}
+
+/** The LC3 figures as a markdown section: codec cost per phone, then the event loop under load. */
+export function formatLc3Section (r: Lc3BenchResult): string {
+  const o = r.options
+  const lines = [
+    '### LC3 decoding (bench/lc3-decode.ts)',
+    '',
+    `Codec cost: one stream decoded in ${o.framesPerMessage}-frame messages for ${o.codecMs} ms after a warm-up (16 kHz, 10 ms frames).`,
+    '',
+    '| decoder | frame bytes | us of CPU per frame | ms of CPU per s of audio per phone | streaming phones per core |',
+    '|---|---:|---:|---:|---:|'
+  ]
+  for (const codec of r.codecs) {
+    if (codec.costs.length === 0) lines.push(`| ${codec.codec} | ${codec.note ?? '-'} | | | |`)
+    for (const c of codec.costs) {
+      lines.push(`| ${codec.codec} | ${c.frameBytes} | ${num(c.usPerFrame, 1)} | ${num(c.cpuMsPerAudioSecond, 2)} | ${num(c.phonesPerCore)} |`)
+    }
+  }
+  const agreement = r.codecs.find(c => c.agreementDb !== undefined)?.agreementDb
+  if (agreement !== undefined) {
+    const parts = Object.entries(agreement).map(([size, db]) => `${size} bytes ${Number.isFinite(db) ? `${db.toFixed(1)} dB` : 'identical'}`)
+    lines.push('', `lc3codec against liblc3 on the same frames (SNR): ${parts.join(', ')}.`)
+  }
+  const first = r.load[0]
+  lines.push(
+    '',
+    `Event loop under load: ${first?.phones ?? o.phones} phones in this process, each pushing 100 frames/s in ${o.framesPerMessage}-frame messages ` +
+      `(frame sizes 20/40/60 in turn), ${o.warmupSeconds} s warm-up then ${o.seconds} s measured per row; ${r.cores} cores. ` +
+      'Loop delay is perf_hooks.monitorEventLoopDelay at 1 ms resolution; frames are counted in the measured window, so more ' +
+      'decoded than pushed means the worker was still working off a backlog from the warm-up.',
+    '',
+    '| load | loop delay p50 (ms) | p99 (ms) | max (ms) | main thread busy | process CPU (% of a core) | message due to PCM p50/p99 (ms) | frames decoded/pushed | dropped messages |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|'
+  )
+  for (const l of r.load) {
+    const idle = l.mode === 'idle'
+    lines.push(`| ${LOAD_LABELS[l.mode]}${o.rounds > 1 ? ` (round ${l.round})` : ''} | ${fmtMs(l.loopDelay.p50)} | ${fmtMs(l.loopDelay.p99)} | ${fmtMs(l.loopDelay.max)} | ` +
+      `${num(l.mainThreadUtilisation * 100, 1)}% | ${num(l.processCpuPercent, 1)} | ` +
+      `${idle ? '-' : `${fmtMs(l.pcmLatency.p50)}/${fmtMs(l.pcmLatency.p99)}`} | ${idle ? '-' : `${l.framesDecoded}/${l.framesPushed}`} | ${idle ? '-' : l.messagesDropped} |`)
+  }
+  return lines.join('\n') + '\n'
 }

@@ -14,9 +14,10 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { startBenchApp } from './bench-app.js'
 import { machineInfo } from './machine.js'
-import { appendResults, buildRows, formatNotes, formatTable, type BenchResults } from './report.js'
+import { appendResults, buildRows, formatLc3Section, formatNotes, formatTable, type BenchResults } from './report.js'
 import { raiseLimitScript } from './server-process.js'
 import { clusterSuite } from './cluster-suite.js'
+import { lc3DecodeBench } from './lc3-decode.js'
 import { capacitySuite, mainSuite, type BenchContext, type BenchOptions, type TargetName } from './suites.js'
 import { createTokenSigner } from './tokens.js'
 
@@ -184,7 +185,8 @@ async function main (): Promise<void> {
     rounds: options.rounds,
     main: { tether: [], baseline: [] },
     capacity: { tether: null, baseline: null },
-    cluster: { note: 'n/a (not run)' }
+    cluster: { note: 'n/a (not run)' },
+    lc3: null
   }
   try {
     // Rounds alternate the servers, so a burst of other work on the machine hits both alike.
@@ -198,10 +200,12 @@ async function main (): Promise<void> {
   } finally {
     await app.close()
   }
+  // With the servers gone: the event-loop figures are this process's own.
+  results.lc3 = await lc3DecodeBench({}, line => progress(line))
   results.elapsedMs = performance.now() - started
   results.load.end = loadavg()[0] ?? Number.NaN
   if (process.stderr.isTTY) process.stderr.write('\n')
-  process.stdout.write(`\n${formatTable(buildRows(results))}\n${formatNotes(results)}`)
+  process.stdout.write(`\n${formatTable(buildRows(results))}\n${formatNotes(results)}\n${formatLc3Section(results.lc3)}`)
   if (options.profileDir !== null) process.stdout.write(`\nCPU profiles, one per server and phase: bench/profiles/\n`)
   if (options.write) {
     const file = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url))
