@@ -24,6 +24,8 @@ import glassesWsRoutes from './routes/glasses-ws.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
 import sessionsRoutes from './routes/sessions.js'
+import clientApiRoutes from './routes/client-api.js'
+import phoneApiPlugin from './plugins/phone-api.js'
 import { CloseCode, CloseReason } from './protocol/close-codes.js'
 import { appManagers } from './managers/apps.js'
 import type { ManagerFactory } from './sessions/manager.js'
@@ -105,6 +107,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     managerFactories: [...(options.managerFactories ?? []), appManagers(app.apps)]
   })
   await app.register(metricsPlugin)
+  await app.register(phoneApiPlugin, { config })
 
   await app.register(upgradeGuardPlugin, { config })
 
@@ -113,6 +116,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(glassesWsRoutes, { config })
   await app.register(appWsRoutes, { config })
   await app.register(sessionsRoutes, { config })
+  await app.register(clientApiRoutes, { config })
   await app.register(adminPageRoutes, { config })
   return app
 }

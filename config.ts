@@ -43,6 +43,20 @@ export const EnvSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   LEASE_TTL_MS: Ms(15_000, 300),
   HANDOVER_TIMEOUT_MS: Ms(2000),
+  MIN_APP_VERSION: Type.String({ pattern: '^\\d+\\.\\d+\\.\\d+', default: '2.0.0' }),
+  RECOMMENDED_APP_VERSION: Type.String({ pattern: '^\\d+\\.\\d+\\.\\d+', default: '2.0.0' }),
+  SUPABASE_JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  CLIENT_ATTACH_WAIT_MS: Ms(8000, 0),
+  APP_START_REPLY_MS: Ms(6000, 0),
+  MIC_DEBOUNCE_MS: Ms(100, 0),
+  MIC_OFF_DELAY_MS: Ms(3000, 0),
+  MIC_MIN_INTERVAL_MS: Ms(1000, 0),
+  MIC_REFRESH_MS: Ms(10_000),
+  DISPLAY_INTERVAL_MS: Ms(300, 0),
+  TAKEOVER_LIMIT: Type.Integer({ minimum: 2, default: 3 }),
+  TAKEOVER_WINDOW_MS: Ms(30_000),
+  TAKEOVER_COOLDOWN_MS: Ms(300_000),
+  DEVICE_STATE_PER_SECOND: Type.Integer({ minimum: 1, default: 10 }),
   LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
     Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
@@ -104,6 +118,28 @@ export interface Config {
   leaseTtlMs: number
   /** How long a node waits for the owner of a session to hand it over (or answer an admin request). */
   handoverTimeoutMs: number
+  /** Phone app versions GET /api/client/min-version answers with (semver). */
+  minAppVersion: string
+  recommendedAppVersion: string
+  /** Verifies Supabase access tokens for POST /auth/exchange-token; null: that route answers 501. */
+  supabaseJwtSecret: string | null
+  /** How long a phone REST call waits for the user's socket being attached before 503 NO_ACTIVE_SESSION. */
+  clientAttachWaitMs: number
+  /** POST /apps/:pkg/start holds its reply until the app is acknowledged, at most this long. */
+  appStartReplyMs: number
+  /** microphone_state_change timing: debounce of app changes, hold-down before "off", minimum spacing, refresh while on. */
+  micDebounceMs: number
+  micOffDelayMs: number
+  micMinIntervalMs: number
+  micRefreshMs: number
+  /** At most one display per view per this interval; the latest waiting layout wins. */
+  displayIntervalMs: number
+  /** This many takeovers of one user's live socket within the window start a cool-down in which the holder keeps it. */
+  takeoverLimit: number
+  takeoverWindowMs: number
+  takeoverCooldownMs: number
+  /** POST /api/client/device/state calls per user per second, then 429. */
+  deviceStatePerSecond: number
   logLevel: Env['LOG_LEVEL']
 }
 
@@ -176,6 +212,20 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     redisUrl: parsed.REDIS_URL ?? null,
     leaseTtlMs: parsed.LEASE_TTL_MS,
     handoverTimeoutMs: parsed.HANDOVER_TIMEOUT_MS,
+    minAppVersion: parsed.MIN_APP_VERSION,
+    recommendedAppVersion: parsed.RECOMMENDED_APP_VERSION,
+    supabaseJwtSecret: parsed.SUPABASE_JWT_SECRET ?? null,
+    clientAttachWaitMs: parsed.CLIENT_ATTACH_WAIT_MS,
+    appStartReplyMs: parsed.APP_START_REPLY_MS,
+    micDebounceMs: parsed.MIC_DEBOUNCE_MS,
+    micOffDelayMs: parsed.MIC_OFF_DELAY_MS,
+    micMinIntervalMs: parsed.MIC_MIN_INTERVAL_MS,
+    micRefreshMs: parsed.MIC_REFRESH_MS,
+    displayIntervalMs: parsed.DISPLAY_INTERVAL_MS,
+    takeoverLimit: parsed.TAKEOVER_LIMIT,
+    takeoverWindowMs: parsed.TAKEOVER_WINDOW_MS,
+    takeoverCooldownMs: parsed.TAKEOVER_COOLDOWN_MS,
+    deviceStatePerSecond: parsed.DEVICE_STATE_PER_SECOND,
     logLevel: parsed.LOG_LEVEL
   }
 }

@@ -157,12 +157,17 @@ function closeDetail () {
   $('detail').hidden = true
 }
 
-$('end-session').addEventListener('click', async () => {
+/** End the selected session; with a block, the user is also refused for that many seconds on every node. */
+async function endSession (blockSeconds) {
   const userId = state.selected
   if (userId === null) return
-  const res = await fetch(`/sessions/${encodeURIComponent(userId)}`, { method: 'DELETE', headers: authHeaders() })
+  const query = blockSeconds === undefined ? '' : `?blockSeconds=${blockSeconds}`
+  const res = await fetch(`/sessions/${encodeURIComponent(userId)}${query}`, { method: 'DELETE', headers: authHeaders() })
   if (res.status === 204 || res.status === 404) closeDetail()
-})
+}
+
+$('end-session').addEventListener('click', () => { void endSession() })
+$('block-user').addEventListener('click', () => { void endSession(600) })
 
 $('login').addEventListener('submit', (event) => {
   event.preventDefault()

@@ -22,6 +22,8 @@ import { Resources } from '../sessions/resources.js'
 import { LazyMap } from '../sessions/lazy-map.js'
 import type { AppEndpoint, AppsService, StartFailure, StartReason } from './apps-service.js'
 import type { DisplayManager } from './display-manager.js'
+import type { AppBroadcast } from './device-state-manager.js'
+import type { PhoneRelayManager } from './phone-relay-manager.js'
 import type { AppOutlet, SubscriptionManager } from './subscription-manager.js'
 import { postWebhook } from './webhook.js'
 
@@ -64,7 +66,7 @@ interface AppRecord {
 const SESSION_ENDED = new Error('the user session ended')
 const ENDED = AbortSignal.abort(SESSION_ENDED)
 
-export class AppManager implements Manager, AppEndpoint, AppOutlet {
+export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast {
   readonly name = 'apps'
   private readonly apps = new LazyMap<string, AppRecord>()
   /** One opaque id per app for the life of this session, so a restart is the same app session to the SDK. */
@@ -79,7 +81,8 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
     private readonly session: SessionContext,
     private readonly service: AppsService,
     private readonly subscriptions: SubscriptionManager,
-    private readonly display: DisplayManager
+    private readonly display: DisplayManager,
+    private readonly phone: PhoneRelayManager
   ) {}
 
   // ---- Manager ----
@@ -321,6 +324,26 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
     }) > 0
   }
 
+  /** Send one message of its own type to an app (answers to its requests); false when it is not connected. */
+  sendMessage (packageName: string, message: { type: string, [key: string]: unknown }): boolean {
+    const connection = this.apps.get(packageName)?.connection
+    if (connection == null) return false
+    return connection.send({ ...message, sessionId: connection.appSessionId, timestamp: new Date().toISOString() }) > 0
+  }
+
+  /** Send one message to every connected app of the session (device state: no subscription needed). */
+  broadcast (message: { type: string, [key: string]: unknown }): void {
+    for (const packageName of this.apps.keys()) this.sendMessage(packageName, message)
+  }
+
+  /** `running` for the phone's app list: running or loading in this session. */
+  isRunning (packageName: string): boolean { return this.apps.has(packageName) }
+
+  /** Apps of this session in the catalogue's `standard` type, other than the one named. */
+  otherStandardApps (packageName: string): string[] {
+    return [...this.apps].filter(([name, record]) => name !== packageName && record.entry.type === 'standard').map(([name]) => name)
+  }
+
   sendAudio (packageName: string, data: Buffer): void {
     const connection = this.apps.get(packageName)?.connection
     if (connection == null) return
@@ -361,8 +384,11 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet {
         this.display.show(packageName, message as AppDisplayEvent)
         return
       default:
-        // A MentraOS app message Tether does not act on (photos, audio playback, dashboard...).
-        this.session.log.debug({ packageName, type: message.type }, 'app message ignored')
+        // Requests for the phone (audio, LED, location, photos, Wi-Fi) go there; other MentraOS
+        // app messages Tether does not act on (streams, dashboard, app-to-app) are accepted and ignored.
+        if (!this.phone.fromApp(packageName, message)) {
+          this.session.log.debug({ packageName, type: message.type }, 'app message ignored')
+        }
     }
   }
 

@@ -8,6 +8,8 @@ import type { AppEntry, AppsCatalogue } from '../plugins/apps-catalogue.js'
 import type { Log } from '../sessions/log.js'
 import type { SessionDirectory } from '../sessions/session-directory.js'
 import type { AppConnection } from '../sessions/app-connection.js'
+import type { Lc3Decoding } from '../audio/lc3-decoding.js'
+import type { MicrophoneTimings } from './microphone-manager.js'
 
 /** user: start_app; restore: a fresh session; restart: after app grace; handover: the session moved here. */
 export type StartReason = 'user' | 'restore' | 'restart' | 'handover'
@@ -33,10 +35,11 @@ export interface AppEndpoint {
 
 export interface AppSlot { readonly packageName: string, readonly endpoint: AppEndpoint }
 
-export interface AppsConfig {
+export interface AppsConfig extends MicrophoneTimings {
   appStartTimeoutMs: number
   appGracePeriodMs: number
   maxJsonDepth: number
+  displayIntervalMs: number
 }
 
 const ZERO_DIGEST = Buffer.alloc(32)
@@ -51,7 +54,9 @@ export class AppsService {
     readonly directory: SessionDirectory,
     readonly config: AppsConfig,
     readonly log: Log,
-    private readonly publicUrl: () => string
+    private readonly publicUrl: () => string,
+    /** The node's LC3 decoding, shared by every session's audio manager. */
+    readonly decoding: Lc3Decoding
   ) {}
 
   /** `PUBLIC_URL` with http(s) turned into ws(s), plus /app-ws. */

@@ -1,24 +1,45 @@
 /**
  * The app side of a session: one factory that builds the managers that serve
- * apps and wires them to each other (they share the subscription table and the
- * app sockets), in dispatch order.
+ * apps and the phone, and wires them to each other (they share the
+ * subscription table and the app sockets), in dispatch order.
  */
 import type { Manager, ManagerFactory } from '../sessions/manager.js'
 import { AppManager } from './app-manager.js'
 import type { AppsService } from './apps-service.js'
 import { AudioManager } from './audio-manager.js'
+import { DeviceStateManager } from './device-state-manager.js'
 import { DisplayManager } from './display-manager.js'
+import { MicrophoneManager } from './microphone-manager.js'
+import { PhoneRelayManager } from './phone-relay-manager.js'
 import { SubscriptionManager } from './subscription-manager.js'
 import { TranscriptManager } from './transcript-manager.js'
 
 export function appManagers (service: AppsService): ManagerFactory {
+  const { config, catalogue } = service
+  const displayOptions = {
+    intervalMs: config.displayIntervalMs,
+    isSystemDashboard: (packageName: string) => catalogue.get(packageName)?.type === 'system_dashboard'
+  }
+  const relayOptions = { appEntry: (packageName: string) => catalogue.get(packageName) }
   return (session): Manager[] => {
     // The relays write to app sockets, which the app manager owns; it needs the
     // subscriptions to be built, so it is wired into them after.
     const subscriptions = new SubscriptionManager(service)
-    const display = new DisplayManager(session)
-    const apps = new AppManager(session, service, subscriptions, display)
+    const microphone = new MicrophoneManager(session, subscriptions, config)
+    const phone = new PhoneRelayManager(session, subscriptions, relayOptions)
+    let device: DeviceStateManager | null = null
+    const display = new DisplayManager(session, { ...displayOptions, glassesConnected: () => device?.glassesConnected !== false })
+    const apps = new AppManager(session, service, subscriptions, display, phone)
     subscriptions.outlet = apps
-    return [apps, new TranscriptManager(subscriptions), subscriptions, new AudioManager(subscriptions, apps), display]
+    device = new DeviceStateManager(apps)
+    device.onGlassesConnection(connected => {
+      if (!connected) return
+      microphone.glassesConnected()
+      display.glassesConnected()
+    })
+    const audio = new AudioManager(session, subscriptions, apps, service.decoding, service.directory, microphone)
+    // Dispatch order: apps own start/stop, the phone relay owns answers to app requests,
+    // transcripts their own type, and the subscription relay every other relayable message.
+    return [apps, phone, new TranscriptManager(subscriptions), subscriptions, audio, display, device, microphone]
   }
 }

@@ -1,28 +1,139 @@
 /**
- * Binary audio from the glasses (PCM16 LE, PROTOCOL 1.4): relayed as binary
- * frames to `audio_chunk` subscribers. A slow app loses chunks (counted) rather
- * than buffering them without bound. Counting of received audio is SessionMetrics'.
+ * Binary audio from the phone (docs/PHONE.md "Audio on the socket"): PCM16 LE
+ * until the phone configures LC3, then N whole LC3 frames a message, decoded
+ * by one stateful decoder per session. Apps subscribed to `audio_chunk` get
+ * PCM, one binary message per phone message; a slow app loses chunks (counted)
+ * rather than buffering them without bound. Audio no app needs is not decoded,
+ * and the microphone manager tells the phone to stop. Counting of what arrived
+ * is SessionMetrics'; this manager counts what it decoded and relayed.
+ *
+ * The format is the user's, not only the session's: a new session starts with
+ * the one the user last configured (the phone may be streaming already).
  */
-import type { Manager } from '../sessions/manager.js'
+import type { Lc3Decoding, StreamDecoder } from '../audio/lc3-decoding.js'
+import type { AudioFormat, SessionDirectory } from '../sessions/session-directory.js'
+import type { Manager, SessionContext } from '../sessions/manager.js'
+import type { MicrophoneManager } from './microphone-manager.js'
 import { AUDIO_STREAM } from './streams.js'
 import type { AppOutlet, SubscriptionManager } from './subscription-manager.js'
 
+/** PCM bytes of one 10 ms LC3 frame at 16 kHz, 16-bit mono. */
+const PCM_BYTES_PER_FRAME = 320
+
+/** Messages held while the user's last format is being read (a few ms at most). */
+const MAX_HELD = 64
+
 export class AudioManager implements Manager {
   readonly name = 'audio'
+  private format: AudioFormat = { format: 'pcm' }
+  /** Set once the user's stored format is known (or a configure came first). */
+  private formatKnown = false
+  private held: Buffer[] | null = null
+  private decoder: StreamDecoder | null = null
+  /** PCM mode: an odd trailing byte carried to the next message. */
+  private carry: Buffer | null = null
   private chunksRelayed = 0
+  private pcmBytesOut = 0
+  private framesDecoded = 0
+  private unwanted = 0
+  private disposed = false
 
-  constructor (private readonly subscriptions: SubscriptionManager, private readonly outlet: AppOutlet) {}
+  constructor (
+    private readonly session: SessionContext,
+    private readonly subscriptions: SubscriptionManager,
+    private readonly outlet: AppOutlet,
+    private readonly decoding: Lc3Decoding,
+    private readonly directory: SessionDirectory,
+    private readonly microphone: MicrophoneManager
+  ) {
+    directory.audioFormat(session.userId).then(stored => {
+      if (!this.formatKnown && stored !== null) this.format = stored
+      this.known()
+    }, (error: unknown) => {
+      session.log.warn({ err: error }, 'could not read the user\'s audio format: PCM until configured')
+      this.known()
+    })
+  }
+
+  get currentFormat (): AudioFormat { return this.format }
+
+  /** `POST /api/client/audio/configure`: the session's format from now on, remembered for the user. */
+  configure (format: AudioFormat): void {
+    this.format = format
+    this.dropDecoder()
+    this.known()
+    this.directory.setAudioFormat(this.session.userId, format).catch((error: unknown) => {
+      this.session.log.warn({ err: error }, 'could not remember the user\'s audio format')
+    })
+  }
 
   handleBinary (data: Buffer): void {
-    for (const { packageName } of this.subscriptions.subscribersOf(AUDIO_STREAM)) {
-      this.outlet.sendAudio(packageName, data)
-      this.chunksRelayed += 1
+    if (!this.formatKnown) {
+      this.held ??= []
+      if (this.held.length < MAX_HELD) this.held.push(data)
+      return
     }
+    if (this.subscriptions.subscribersOf(AUDIO_STREAM).length === 0) {
+      this.unwanted += 1
+      // A decoder that skipped frames has stale state: the next listener starts from a fresh one.
+      this.dropDecoder()
+      this.microphone.unwantedAudio()
+      return
+    }
+    if (this.format.format === 'lc3') {
+      this.decoder ??= this.decoding.open(this.format.frameSizeBytes, pcm => this.relay(pcm))
+      this.decoder.push(data)
+      return
+    }
+    this.relay(this.wholeSamples(data))
   }
 
   snapshot (): unknown {
-    return { chunksRelayed: this.chunksRelayed, subscribers: this.subscriptions.subscribersOf(AUDIO_STREAM).map(s => s.packageName) }
+    return {
+      format: this.format,
+      chunksRelayed: this.chunksRelayed,
+      pcmBytesOut: this.pcmBytesOut,
+      framesDecoded: this.framesDecoded,
+      unwantedChunks: this.unwanted,
+      subscribers: this.subscriptions.subscribersOf(AUDIO_STREAM).map(s => s.packageName)
+    }
   }
 
-  dispose (): void {}
+  dispose (): void {
+    this.disposed = true
+    this.held = null
+    this.dropDecoder()
+  }
+
+  private known (): void {
+    if (this.formatKnown || this.disposed) return
+    this.formatKnown = true
+    const held = this.held
+    this.held = null
+    for (const data of held ?? []) this.handleBinary(data)
+  }
+
+  private relay (pcm: Buffer): void {
+    if (this.disposed || pcm.length === 0) return
+    if (this.format.format === 'lc3') this.framesDecoded += pcm.length / PCM_BYTES_PER_FRAME
+    for (const { packageName } of this.subscriptions.subscribersOf(AUDIO_STREAM)) {
+      this.outlet.sendAudio(packageName, pcm)
+      this.chunksRelayed += 1
+      this.pcmBytesOut += pcm.length
+    }
+  }
+
+  /** PCM16 is whole 2-byte samples: an odd trailing byte waits for the next message. */
+  private wholeSamples (data: Buffer): Buffer {
+    const joined = this.carry === null ? data : Buffer.concat([this.carry, data])
+    const even = joined.length & ~1
+    this.carry = even === joined.length ? null : joined.subarray(even)
+    return even === joined.length ? joined : joined.subarray(0, even)
+  }
+
+  private dropDecoder (): void {
+    this.decoder?.dispose()
+    this.decoder = null
+    this.carry = null
+  }
 }

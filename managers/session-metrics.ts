@@ -43,8 +43,8 @@ export class SessionMetrics implements Manager {
     if (message.type === 'local_transcription') this.data.transcripts += 1
   }
 
-  /** A text frame that failed validation still counts as traffic. */
-  recordRejected (): void { this.data.messagesIn += 1 }
+  /** A text frame not counted by type (rejected, or of an unlisted type) still counts as traffic. */
+  recordUntypedFrame (): void { this.data.messagesIn += 1 }
 
   recordAudio (bytes: number): void {
     this.data.audioBytes += bytes

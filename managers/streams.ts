@@ -5,7 +5,7 @@
  * `transcription` meaning `transcription:en-us`.
  */
 import type { SubscriptionItem } from '../protocol/app-messages.js'
-import type { GlassesMessage } from '../protocol/glasses-messages.js'
+import type { GlassesMessage, UnlistedGlassesMessage } from '../protocol/glasses-messages.js'
 
 export const DEFAULT_LANGUAGE = 'en-US'
 export const AUDIO_STREAM = 'audio_chunk'
@@ -36,10 +36,28 @@ export function keysOf (message: GlassesMessage): string[] {
   if (CONTROL_TYPES.has(message.type)) return []
   switch (message.type) {
     case 'local_transcription':
-      return [`transcription:${(message.transcribeLanguage ?? DEFAULT_LANGUAGE).toLowerCase()}`]
+      return [`transcription:${transcriptLanguage(message).toLowerCase()}`]
     case 'touch_event':
       return ['touch_event', `touch_event:${message.gesture_name.toLowerCase()}`]
     default:
       return [message.type.toLowerCase()]
   }
+}
+
+/** A transcript's language: `transcribeLanguage` (iOS), else `language` (Android), else en-US. */
+export function transcriptLanguage (message: { transcribeLanguage?: string, language?: string }): string {
+  return message.transcribeLanguage ?? message.language ?? DEFAULT_LANGUAGE
+}
+
+/** The keys an unlisted message is delivered on: its exact type. */
+export function keysOfUnlisted (message: UnlistedGlassesMessage): string[] {
+  return [message.type.toLowerCase()]
+}
+
+/** A glasses message as apps receive it: VAD's status as a boolean whatever the phone sent. */
+export function forApps (message: GlassesMessage): GlassesMessage {
+  if ((message.type === 'VAD' || message.type === 'vad') && typeof message.status === 'string') {
+    return { ...message, status: message.status === 'true' }
+  }
+  return message
 }

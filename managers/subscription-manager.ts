@@ -4,10 +4,10 @@
  * Glasses events other than transcripts and audio are relayed from here.
  */
 import type { SubscriptionItem } from '../protocol/app-messages.js'
-import type { GlassesMessage } from '../protocol/glasses-messages.js'
+import type { GlassesMessage, UnlistedGlassesMessage } from '../protocol/glasses-messages.js'
 import type { Manager } from '../sessions/manager.js'
 import { LazyMap } from '../sessions/lazy-map.js'
-import { baseStream, keysOf, streamKey, subscriptionString } from './streams.js'
+import { baseStream, forApps, keysOf, keysOfUnlisted, streamKey, subscriptionString } from './streams.js'
 
 /** One app subscribed on one key, with the exact string it subscribed with. */
 export interface Subscriber { readonly packageName: string, readonly streamType: string }
@@ -17,13 +17,18 @@ export interface AppOutlet {
   /** True when the message went out (the app is connected). */
   sendData: (packageName: string, streamType: string, data: unknown) => boolean
   sendAudio: (packageName: string, data: Buffer) => void
+  /** A message of its own type (an answer to the app's request); true when it went out. */
+  sendMessage: (packageName: string, message: { type: string, [key: string]: unknown }) => boolean
 }
 
 /** Counts what was relayed, by stream (the apps service, for metrics). */
 export interface RelayCounter { countRelayed: (stream: string) => void }
 
+/** Told after an app's subscriptions changed, with the streams (as the app wrote them) it newly holds. */
+export type SubscriptionListener = (packageName: string, added: readonly string[]) => void
+
 /** Before the app manager is wired in: nothing to deliver to. */
-const NO_OUTLET: AppOutlet = { sendData: () => false, sendAudio: () => {} }
+const NO_OUTLET: AppOutlet = { sendData: () => false, sendAudio: () => {}, sendMessage: () => false }
 
 /** How many distinct subscriptions one app may hold. */
 const MAX_SUBSCRIPTIONS = 256
@@ -40,30 +45,56 @@ export class SubscriptionManager implements Manager {
    */
   outlet: AppOutlet = NO_OUTLET
 
+  /** The managers that follow subscriptions (microphone, phone relays); few, and wired once per session. */
+  private readonly listeners: SubscriptionListener[] = []
+  /** The `rate` each app gave per stream, for the streams subscribed as `{stream, rate}`. */
+  private readonly rates = new LazyMap<string, ReadonlyMap<string, string>>()
+
   constructor (private readonly counter: RelayCounter = { countRelayed: () => {} }) {}
+
+  /** Follow every change of any app's subscriptions. */
+  watch (listener: SubscriptionListener): void { this.listeners.push(listener) }
 
   /** Replace an app's subscriptions; returns the list kept. */
   set (packageName: string, items: readonly SubscriptionItem[]): string[] {
-    const list = [...new Set(items.map(subscriptionString))].slice(0, MAX_SUBSCRIPTIONS)
+    const kept = items.slice(0, MAX_SUBSCRIPTIONS)
+    const list = [...new Set(kept.map(subscriptionString))]
+    const before = new Set((this.byApp.get(packageName) ?? []).map(streamKey))
     this.removeFromIndex(packageName)
+    const rates = new Map<string, string>()
+    for (const item of kept) if (typeof item !== 'string' && item.rate !== undefined) rates.set(streamKey(item.stream), item.rate)
+    if (rates.size > 0) this.rates.set(packageName, rates)
+    else this.rates.delete(packageName)
     if (list.length === 0) {
       this.byApp.delete(packageName)
-      return list
+    } else {
+      this.byApp.set(packageName, list)
+      for (const streamType of list) {
+        const key = streamKey(streamType)
+        const subscribers = this.byKey.get(key) ?? []
+        subscribers.push({ packageName, streamType })
+        this.byKey.set(key, subscribers)
+      }
     }
-    this.byApp.set(packageName, list)
-    for (const streamType of list) {
-      const key = streamKey(streamType)
-      const subscribers = this.byKey.get(key) ?? []
-      subscribers.push({ packageName, streamType })
-      this.byKey.set(key, subscribers)
-    }
+    this.changed(packageName, list.filter(streamType => !before.has(streamKey(streamType))))
     return list
   }
 
   remove (packageName: string): void {
+    const had = this.byApp.has(packageName)
     this.removeFromIndex(packageName)
     this.byApp.delete(packageName)
+    this.rates.delete(packageName)
+    if (had) this.changed(packageName, [])
   }
+
+  /** The `rate` an app gave with a `{stream, rate}` subscription to this key, if any. */
+  rateOf (packageName: string, key: string): string | undefined {
+    return this.rates.get(packageName)?.get(key)
+  }
+
+  /** Every stream key some app is subscribed to. */
+  keys (): IterableIterator<string> { return this.byKey.keys() }
 
   subscribersOf (key: string): readonly Subscriber[] {
     return this.byKey.get(key) ?? []
@@ -74,13 +105,16 @@ export class SubscriptionManager implements Manager {
     return Object.fromEntries([...this.byApp].map(([packageName, list]) => [packageName, [...list]]))
   }
 
-  /** Relay a glasses event to every app subscribed to one of its keys. */
-  relay (keys: readonly string[], data: unknown): number {
+  /**
+   * Relay a glasses event to every app subscribed to one of its keys. `stream` labels the count:
+   * the key's base stream by default (a bounded set for listed types).
+   */
+  relay (keys: readonly string[], data: unknown, stream?: string): number {
     let sent = 0
     for (const key of keys) {
       for (const { packageName, streamType } of this.subscribersOf(key)) {
         if (!this.outlet.sendData(packageName, streamType, data)) continue
-        this.counter.countRelayed(baseStream(key))
+        this.counter.countRelayed(stream ?? baseStream(key))
         sent += 1
       }
     }
@@ -90,8 +124,12 @@ export class SubscriptionManager implements Manager {
   handle (message: GlassesMessage): boolean {
     const keys = keysOf(message)
     if (keys.length === 0) return false
-    this.relay(keys, message)
+    this.relay(keys, forApps(message))
     return true
+  }
+
+  handleUnlisted (message: UnlistedGlassesMessage): void {
+    this.relay(keysOfUnlisted(message), message, 'other')
   }
 
   snapshot (): unknown {
@@ -101,6 +139,10 @@ export class SubscriptionManager implements Manager {
   dispose (): void {
     this.byApp.clear()
     this.byKey.clear()
+  }
+
+  private changed (packageName: string, added: readonly string[]): void {
+    for (const listener of this.listeners) listener(packageName, added)
   }
 
   private removeFromIndex (packageName: string): void {

@@ -5,7 +5,7 @@
  */
 import type { GlassesMessage } from '../protocol/glasses-messages.js'
 import type { Manager } from '../sessions/manager.js'
-import { DEFAULT_LANGUAGE, keysOf } from './streams.js'
+import { keysOf, transcriptLanguage } from './streams.js'
 import type { SubscriptionManager } from './subscription-manager.js'
 
 export class TranscriptManager implements Manager {
@@ -18,7 +18,7 @@ export class TranscriptManager implements Manager {
 
   handle (message: GlassesMessage): boolean {
     if (message.type !== 'local_transcription') return false
-    const language = message.transcribeLanguage ?? DEFAULT_LANGUAGE
+    const language = transcriptLanguage(message)
     this.languages ??= new Set()
     this.languages.add(language)
     this.relayed += this.subscriptions.relay(keysOf(message), {

@@ -9,13 +9,54 @@ import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { ConfigError, type Config } from '../config.js'
 
+const HttpUrl = Type.String({ pattern: '^https?://[^\\s]+$' })
+
+/** `standard` apps run one at a time (starting one stops the other); `background` ones alongside. */
+export const AppTypeSchema = Type.Union([Type.Literal('standard'), Type.Literal('background'), Type.Literal('system_dashboard')])
+
+export const PermissionSchema = Type.Object({
+  type: Type.String({ minLength: 1, maxLength: 64 }),
+  description: Type.Optional(Type.String({ maxLength: 1024 })),
+  required: Type.Optional(Type.Boolean())
+})
+
+export const HardwareRequirementSchema = Type.Object({
+  type: Type.String({ minLength: 1, maxLength: 64 }),
+  level: Type.Union([Type.Literal('REQUIRED'), Type.Literal('OPTIONAL')]),
+  description: Type.Optional(Type.String({ maxLength: 1024 }))
+})
+
+/** One entry of APPS_FILE. Only the first four fields are required; the rest default (see normalise below). */
 export const AppEntrySchema = Type.Object({
   packageName: Type.String({ minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9._-]+$' }),
   name: Type.String({ minLength: 1, maxLength: 256 }),
-  webhookUrl: Type.String({ pattern: '^https?://[^\\s]+$' }),
-  apiKeySha256: Type.String({ pattern: '^[0-9a-fA-F]{64}$' })
+  webhookUrl: HttpUrl,
+  apiKeySha256: Type.String({ pattern: '^[0-9a-fA-F]{64}$' }),
+  type: Type.Optional(AppTypeSchema),
+  logoUrl: Type.Optional(Type.String({ maxLength: 2048 })),
+  webviewUrl: Type.Optional(Type.String({ maxLength: 2048 })),
+  /** The app's public base URL (photo uploads go to `<publicUrl>/photo-upload`); default: the webhook's origin. */
+  publicUrl: Type.Optional(HttpUrl),
+  permissions: Type.Optional(Type.Array(PermissionSchema, { maxItems: 64 })),
+  hardwareRequirements: Type.Optional(Type.Array(HardwareRequirementSchema, { maxItems: 64 }))
 })
-export type AppEntry = Static<typeof AppEntrySchema>
+export type AppEntryInFile = Static<typeof AppEntrySchema>
+
+/** A catalogue entry with every default applied. */
+export type AppEntry = Required<AppEntryInFile>
+
+function normalise (entry: AppEntryInFile): AppEntry {
+  return {
+    ...entry,
+    apiKeySha256: entry.apiKeySha256.toLowerCase(),
+    type: entry.type ?? 'standard',
+    logoUrl: entry.logoUrl ?? '',
+    webviewUrl: entry.webviewUrl ?? '',
+    publicUrl: (entry.publicUrl ?? new URL(entry.webhookUrl).origin).replace(/\/+$/, ''),
+    permissions: entry.permissions ?? [],
+    hardwareRequirements: entry.hardwareRequirements ?? []
+  }
+}
 
 export type AppsCatalogue = ReadonlyMap<string, AppEntry>
 
@@ -42,7 +83,7 @@ export function parseCatalogue (text: string, source: string): AppsCatalogue {
       throw new ConfigError(`${source}: ${label}: ${problems.join('; ')}`)
     }
     if (catalogue.has(entry.packageName)) throw new ConfigError(`${source}: ${label}: duplicate packageName`)
-    catalogue.set(entry.packageName, { ...entry, apiKeySha256: entry.apiKeySha256.toLowerCase() })
+    catalogue.set(entry.packageName, normalise(entry))
   })
   return catalogue
 }

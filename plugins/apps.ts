@@ -7,6 +7,7 @@ import type { Config } from '../config.js'
 import { AppsService } from '../managers/apps-service.js'
 import { MemorySessionDirectory, type SessionDirectory } from '../sessions/session-directory.js'
 import { publicUrlOf } from './public-url.js'
+import { createLc3Decoding } from '../audio/lc3-decoding.js'
 
 declare module 'fastify' {
   interface FastifyInstance { apps: AppsService }
@@ -18,6 +19,8 @@ export default fp<{ config: Config, directory?: SessionDirectory }>(async functi
   if (config.publicUrl === null && (config.host === '0.0.0.0' || config.host === '::')) {
     fastify.log.warn('PUBLIC_URL is not set while listening on all interfaces: apps are told to connect to 127.0.0.1')
   }
-  const service = new AppsService(fastify.appsCatalogue, directory ?? new MemorySessionDirectory(), config, fastify.log, publicUrl)
+  const decoding = createLc3Decoding({ onError: error => { fastify.log.error({ err: error }, 'LC3 decoding failed') } })
+  fastify.addHook('onClose', async () => { await decoding.close() })
+  const service = new AppsService(fastify.appsCatalogue, directory ?? new MemorySessionDirectory(), config, fastify.log, publicUrl, decoding)
   fastify.decorate('apps', service)
 }, { name: 'tether-apps', dependencies: ['tether-apps-catalogue'] })

@@ -12,8 +12,34 @@ declare module 'fastify' {
 
 export type ServiceMetrics = ReturnType<typeof createMetrics>
 
-function createMetrics (registry: Registry, counts: () => { active: number, grace: number }) {
+/** Counts the node's LC3 decoding keeps, read at scrape time. */
+type DecodingStats = () => { framesDecoded: number, framesFailed: number, messagesDropped: number }
+
+/** The decoding's running totals turned into counter increments at each scrape. */
+function decodingCounters (read: DecodingStats) {
+  let decoded = 0
+  let failed = 0
+  let dropped = 0
+  return {
+    collect (counter: Counter<'outcome'>): void {
+      const stats = read()
+      const ok = stats.framesDecoded - stats.framesFailed
+      if (ok > decoded) counter.inc({ outcome: 'decoded' }, ok - decoded)
+      if (stats.framesFailed > failed) counter.inc({ outcome: 'failed' }, stats.framesFailed - failed)
+      decoded = Math.max(decoded, ok)
+      failed = Math.max(failed, stats.framesFailed)
+    },
+    collectDropped (counter: Counter): void {
+      const now = read().messagesDropped
+      if (now > dropped) counter.inc(now - dropped)
+      dropped = Math.max(dropped, now)
+    }
+  }
+}
+
+function createMetrics (registry: Registry, counts: () => { active: number, grace: number }, decoding: DecodingStats) {
   const registers = [registry]
+  const decodingTotals = decodingCounters(decoding)
   return {
     registry,
     sessions: new Gauge({
@@ -69,6 +95,19 @@ function createMetrics (registry: Registry, counts: () => { active: number, grac
     }),
     audioBytes: new Counter({ name: 'tether_audio_bytes_total', help: 'Audio bytes received from glasses', registers }),
     audioChunks: new Counter({ name: 'tether_audio_chunks_total', help: 'Audio frames received from glasses', registers }),
+    lc3Frames: new Counter({
+      name: 'tether_lc3_frames_total',
+      help: 'LC3 frames decoded for apps, by outcome (decoded; failed: became silence)',
+      labelNames: ['outcome'] as const,
+      registers,
+      collect () { decodingTotals.collect(this) }
+    }),
+    lc3Dropped: new Counter({
+      name: 'tether_lc3_messages_dropped_total',
+      help: 'LC3 messages not decoded because the decoding worker was too far behind',
+      registers,
+      collect () { decodingTotals.collectDropped(this) }
+    }),
     transcripts: new Counter({ name: 'tether_transcripts_total', help: 'Local transcriptions received', registers }),
     closeCodesReceived: new Counter({
       name: 'tether_close_codes_received_total',
@@ -90,6 +129,16 @@ function createMetrics (registry: Registry, counts: () => { active: number, grac
       name: 'tether_time_to_ack_seconds',
       help: 'Time from a glasses socket opening to its connection_ack',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers
+    }),
+    takeoversRefused: new Counter({
+      name: 'tether_takeovers_refused_total',
+      help: 'Upgrades refused 409 SESSION_IN_USE: another device of the user holds the session in a takeover cool-down',
+      registers
+    }),
+    takeoverCooldowns: new Counter({
+      name: 'tether_takeover_cooldowns_total',
+      help: 'Takeover cool-downs started: sockets of one user kept replacing each other',
       registers
     }),
     appInitRefusals: new Counter({
@@ -159,7 +208,7 @@ function createMetrics (registry: Registry, counts: () => { active: number, grac
 export default fp(async function metricsPlugin (fastify) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
-  const metrics = createMetrics(registry, () => fastify.sessions.counts())
+  const metrics = createMetrics(registry, () => fastify.sessions.counts(), () => fastify.apps.decoding.stats())
   const traffic = new Map<string, { messages: { inc: () => void }, bytes: { inc: (n: number) => void } }>()
 
   fastify.sessions.observe({
@@ -172,6 +221,7 @@ export default fp(async function metricsPlugin (fastify) {
           if (event.downtimeMs !== undefined) metrics.graceDowntime.observe(event.downtimeMs / 1000)
           break
         case 'session.replaced': metrics.replaced.inc(); break
+        case 'session.contested': metrics.takeoverCooldowns.inc(); break
         case 'session.attached':
           if (event.ackMs !== undefined) metrics.timeToAck.observe(event.ackMs / 1000)
           break

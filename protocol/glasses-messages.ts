@@ -13,6 +13,8 @@ function bare<T extends string> (type: T) {
 }
 
 const PackageName = Type.String({ minLength: 1, maxLength: 256 })
+const Language = Type.String({ minLength: 2, maxLength: 35 })
+const VadStatus = Type.Union([Type.Boolean(), Type.Literal('true'), Type.Literal('false')])
 
 export const GlassesMessageSchemas = {
   connection_init: bare('connection_init'),
@@ -36,21 +38,38 @@ export const GlassesMessageSchemas = {
     gesture_name: Type.String({ minLength: 1, maxLength: 128 }),
     timestamp: Timestamp
   }),
-  VAD: Type.Object({ type: Type.Literal('VAD'), status: Type.Boolean(), timestamp: Timestamp }),
+  // Phones send the status as a boolean or as the strings "true"/"false"; older ones spell the type `vad`.
+  VAD: Type.Object({ type: Type.Literal('VAD'), status: VadStatus, timestamp: Timestamp }),
+  vad: Type.Object({ type: Type.Literal('vad'), status: VadStatus, timestamp: Timestamp }),
+  // iOS phones name the language `transcribeLanguage`, Android ones `language`.
   local_transcription: Type.Object({
     type: Type.Literal('local_transcription'),
     text: Type.String(),
     isFinal: Type.Boolean(),
-    transcribeLanguage: Type.Optional(Type.String({ minLength: 2, maxLength: 35 })),
+    transcribeLanguage: Type.Optional(Language),
+    language: Type.Optional(Language),
     startTime: Type.Optional(Type.Number()),
     endTime: Type.Optional(Type.Number()),
     timestamp: Timestamp
   }),
+  // Answers to requests an app made through the phone (docs/PHONE.md "relays").
+  audio_play_response: Type.Object({
+    type: Type.Literal('audio_play_response'),
+    requestId: Type.String({ minLength: 1, maxLength: 256 }),
+    success: Type.Optional(Type.Boolean()),
+    timestamp: Timestamp
+  }),
+  rgb_led_control_response: bare('rgb_led_control_response'),
   // Relayed as sent (PROTOCOL 1.4): Tether reads nothing but the type.
   glasses_battery_update: bare('glasses_battery_update'),
   phone_battery_update: bare('phone_battery_update'),
   glasses_connection_state: bare('glasses_connection_state'),
-  location_update: bare('location_update'),
+  // Sent only in answer to request_single_location, with its correlationId.
+  location_update: Type.Object({
+    type: Type.Literal('location_update'),
+    correlationId: Type.Optional(Type.String({ maxLength: 256 })),
+    timestamp: Timestamp
+  }),
   calendar_event: bare('calendar_event'),
   phone_notification: bare('phone_notification'),
   phone_notification_dismissed: bare('phone_notification_dismissed'),
@@ -64,7 +83,20 @@ export const GlassesMessageSchemas = {
   dashboard_state: bare('dashboard_state'),
   open_dashboard: bare('open_dashboard'),
   request_settings: bare('request_settings'),
-  settings_update_request: bare('settings_update_request')
+  settings_update_request: bare('settings_update_request'),
+  // What current phones also send; relayed to subscribers of the type like any other.
+  stream_status: bare('stream_status'),
+  swipe_volume_status: bare('swipe_volume_status'),
+  switch_status: bare('switch_status'),
+  phone_subscription_update: bare('phone_subscription_update'),
+  stream_request: bare('stream_request'),
+  stream_stop: bare('stream_stop'),
+  managed_stream_request: bare('managed_stream_request'),
+  managed_stream_stop: bare('managed_stream_stop'),
+  video_stream_response: bare('video_stream_response'),
+  udp_register: bare('udp_register'),
+  udp_unregister: bare('udp_unregister'),
+  config: bare('config')
 } satisfies Record<string, TSchema>
 
 export type GlassesMessageType = keyof typeof GlassesMessageSchemas
@@ -74,5 +106,10 @@ export type GlassesMessage = {
   [K in GlassesMessageType]: Static<typeof GlassesMessageSchemas[K]>
 }[GlassesMessageType]
 
-/** Narrow a glasses message by its type. */
-export type GlassesMessageOf<K extends GlassesMessageType> = Static<typeof GlassesMessageSchemas[K]>
+/** A well-formed message of a type Tether has no schema for: relayed to subscribers of that exact type. */
+export interface UnlistedGlassesMessage { type: string, [key: string]: unknown }
+
+/** True for a type with a schema above (the metrics label set: bounded, whatever clients send). */
+export function isListedGlassesType (type: string): type is GlassesMessageType {
+  return Object.hasOwn(GlassesMessageSchemas, type)
+}

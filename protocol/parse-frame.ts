@@ -5,7 +5,7 @@
 import { Compile, type Validator } from 'typebox/compile'
 import type { TSchema } from 'typebox'
 import { AppMessageSchemas, type AppMessage } from './app-messages.js'
-import { GlassesMessageSchemas, type GlassesMessage } from './glasses-messages.js'
+import { GlassesMessageSchemas, type GlassesMessage, type UnlistedGlassesMessage } from './glasses-messages.js'
 import type { MessageErrorCode } from './error-codes.js'
 
 export type ParseResult<M> =
@@ -126,11 +126,31 @@ export function validateTyped<M> (validators: Map<string, Validator>, value: Typ
   return { ok: true, message: value as M }
 }
 
-/** Parse and validate one glasses text frame. */
-export function parseGlassesFrame (text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH): ParseResult<GlassesMessage> {
+/** Longer types are no message any client sends: refused rather than relayed. */
+const MAX_TYPE_LENGTH = 64
+
+/** A glasses frame: a validated message of a listed type, or a well-formed one of a type Tether has no schema for. */
+export type GlassesParseResult =
+  | { ok: true, listed: true, message: GlassesMessage }
+  | { ok: true, listed: false, message: UnlistedGlassesMessage }
+  | { ok: false, code: MessageErrorCode, message: string }
+
+/**
+ * Parse and validate one glasses text frame. A well-formed object of an unlisted
+ * type is not an error: real phones send many such types, and they are relayed.
+ */
+export function parseGlassesFrame (text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH): GlassesParseResult {
   const parsed = parseJsonObject(text, maxDepth)
   if (!parsed.ok) return parsed
-  return validateTyped<GlassesMessage>(glassesValidators, parsed.message)
+  const type = parsed.message.type
+  if (!glassesValidators.has(type)) {
+    if (type.length === 0 || type.length > MAX_TYPE_LENGTH) {
+      return { ok: false, code: 'INVALID_MESSAGE', message: `"type" must be 1 to ${MAX_TYPE_LENGTH} characters` }
+    }
+    return { ok: true, listed: false, message: parsed.message }
+  }
+  const validated = validateTyped<GlassesMessage>(glassesValidators, parsed.message)
+  return validated.ok ? { ok: true, listed: true, message: validated.message } : validated
 }
 
 /** Parse and validate one app text frame. */

@@ -15,13 +15,22 @@ import { RegistryDrainingError } from '../sessions/session-registry.js'
 import { DirectoryUnavailableError, SessionMovingError } from '../sessions/cluster.js'
 
 declare module 'fastify' {
-  interface FastifyRequest { glassesIdentity: GlassesIdentity | null }
+  interface FastifyRequest {
+    glassesIdentity: GlassesIdentity | null
+    /** Ends the registry's "upgrade in flight" mark of this user (REST calls wait while it stands). */
+    endAttach: (() => void) | null
+  }
 }
 
-const Query = Type.Object({ token: Type.Optional(Type.String()) })
+/** The paths of the glasses socket: Tether's own, and the one the MentraOS cloud also serves. */
+const GLASSES_PATHS = ['/glasses-ws', '/ws/client']
+
+// Phones add `livekit` and `udpEncryption`; extra parameters are ignored.
+const Query = Type.Object({ token: Type.Optional(Type.String()) }, { additionalProperties: true })
 
 export default (async function glassesWsRoutes (fastify, { config }) {
   fastify.decorateRequest('glassesIdentity', null)
+  fastify.decorateRequest('endAttach', null)
 
   const guard = fastify.upgradeGuard
 
@@ -43,11 +52,38 @@ export default (async function glassesWsRoutes (fastify, { config }) {
       await guard.refuse(request, reply, 401, 'INVALID_TOKEN', 'the token is not valid')
       return
     }
+    const userId = request.glassesIdentity.userId
+    const end = fastify.sessions.beginAttach(userId)
+    request.endAttach = end
+    try {
+      await admit(request, reply, userId)
+    } finally {
+      if (reply.sent) end()
+    }
+  }
+
+  /** The per-user checks: connect rate, an admin's block, a takeover cool-down, then (cluster) the claim. */
+  async function admit (request: FastifyRequest, reply: FastifyReply, userId: string): Promise<void> {
     await guard.userLimit(request, reply)
     if (reply.sent) return
+    // Redis away: the block cannot be read; the claim below then fails closed anyway.
+    const blockedUntil = await fastify.apps.directory.blockedUntil(userId).catch(() => null)
+    if (blockedUntil !== null) {
+      reply.header('retry-after', Math.ceil((blockedUntil - Date.now()) / 1000))
+      await guard.refuse(request, reply, 403, 'USER_BLOCKED', 'this user is blocked by an administrator for now')
+      return
+    }
+    const admission = fastify.sessions.admission(userId)
+    if (!admission.admitted) {
+      fastify.serviceMetrics.takeoversRefused.inc()
+      reply.header('retry-after', Math.ceil(admission.retryAfterMs / 1000))
+      await guard.refuse(request, reply, 409, 'SESSION_IN_USE',
+        'another device of this user holds the session after repeated takeovers: retry later')
+      return
+    }
     // Cluster mode: own the user before upgrading, so a session that cannot move yet is an HTTP answer.
     try {
-      await fastify.sessions.prepare(request.glassesIdentity.userId)
+      await fastify.sessions.prepare(userId)
     } catch (error) {
       if (error instanceof SessionMovingError) {
         await guard.refuse(request, reply, 503, 'SESSION_MOVING', 'your session is moving between nodes: retry shortly')
@@ -59,26 +95,29 @@ export default (async function glassesWsRoutes (fastify, { config }) {
     }
   }
 
-  fastify.get('/glasses-ws', {
-    websocket: true,
-    config: { websocketRoute: true },
-    onRequest: authenticateUpgrade,
-    schema: { querystring: Query }
-  }, (socket, request) => {
-    const identity = request.glassesIdentity
-    if (identity === null) {
-      socket.close(CloseCode.POLICY_VIOLATION, 'unauthenticated')
-      return
-    }
-    // Nothing made here may close over `request`: a session outlives its upgrade by hours.
-    releaseUpgrade(socket, request.raw)
-    attach(new GlassesConnection(socket, identity, config, observer))
-  })
+  for (const path of GLASSES_PATHS) {
+    fastify.get(path, {
+      websocket: true,
+      config: { websocketRoute: true },
+      onRequest: authenticateUpgrade,
+      schema: { querystring: Query }
+    }, (socket, request) => {
+      const identity = request.glassesIdentity
+      const end = request.endAttach ?? noop
+      if (identity === null) {
+        socket.close(CloseCode.POLICY_VIOLATION, 'unauthenticated')
+        return
+      }
+      // Nothing made here may close over `request`: a session outlives its upgrade by hours.
+      releaseUpgrade(socket, request.raw)
+      attach(new GlassesConnection(socket, identity, config, observer), end)
+    })
+  }
 
   const observer = { onCloseSent: (code: number) => fastify.serviceMetrics.closeCodesSent.inc({ code }) }
 
-  function attach (connection: GlassesConnection): void {
-    fastify.sessions.connect(connection).catch((error: unknown) => {
+  function attach (connection: GlassesConnection, end: () => void): void {
+    fastify.sessions.connect(connection).finally(end).catch((error: unknown) => {
       if (error instanceof RegistryDrainingError) {
         connection.close(CloseCode.GOING_AWAY)
         return
@@ -92,3 +131,5 @@ export default (async function glassesWsRoutes (fastify, { config }) {
     })
   }
 } satisfies FastifyPluginAsyncTypebox<{ config: Config }>)
+
+function noop (): void {}

@@ -17,6 +17,8 @@ const NodeSchema = Type.Object({
 })
 
 const Params = Type.Object({ userId: UserIdParam })
+/** Up to 30 days: a longer exclusion belongs in the identity provider, not in a session server. */
+const DeleteQuery = Type.Object({ blockSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 30 * 24 * 3600 })) })
 const errors = { 400: HttpErrorSchema, 401: HttpErrorSchema, 403: HttpErrorSchema }
 
 /** One page of the cluster's sessions, in (startedAt, sessionInstanceId) order. */
@@ -102,15 +104,19 @@ const sessionsRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async func
   fastify.delete('/sessions/:userId', {
     schema: {
       tags: ['sessions'],
-      summary: 'End a session (reason manual, glasses closed 4002)',
+      summary: 'End a session (reason manual, glasses closed 4002); with blockSeconds, also refuse the user that long on every node',
       security: ADMIN_SECURITY,
       params: Params,
-      response: { 204: Type.Null({ description: 'Disposed' }), 404: HttpErrorSchema, ...errors }
+      querystring: DeleteQuery,
+      response: { 204: Type.Null({ description: 'Disposed (and blocked)' }), 404: HttpErrorSchema, ...errors }
     }
   }, async (request, reply) => {
     const userId = request.params.userId.toLowerCase()
+    const { blockSeconds } = request.query
+    // Block first: the phone reconnects 5 s after the close, and must find the door shut.
+    if (blockSeconds !== undefined) await fastify.apps.directory.block(userId, Date.now() + blockSeconds * 1000)
     const ended = await fastify.sessions.dispose(userId, 'manual') || (await fastify.cluster?.remoteEnd(userId) ?? false)
-    if (!ended) throw fastify.httpErrors.notFound('no such session')
+    if (!ended && blockSeconds === undefined) throw fastify.httpErrors.notFound('no such session')
     return await reply.code(204).send(null)
   })
 }

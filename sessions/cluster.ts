@@ -7,7 +7,7 @@
  * nothing of Fastify.
  */
 import type { Summary } from '../protocol/admin.js'
-import { NO_ANSWER, RemoteRequestError, type ClusterRpc } from './cluster-rpc.js'
+import { NO_ANSWER, RemoteRequestError, type ClusterRpc, type RpcHandler } from './cluster-rpc.js'
 import type { DisposeReason } from './lifecycle.js'
 import type { Log } from './log.js'
 import type { RedisDirectory } from './redis-directory.js'
@@ -33,7 +33,7 @@ export class DirectoryUnavailableError extends Error {
 
 /** What a Redis operation or a request to another node was for: the `operation` label of the directory metrics. */
 export type DirectoryOperation = 'claim' | 'last_state' | 'release' | 'refresh' | 'announce' | 'retire' | 'owner' |
-  'revoke' | 'summaries' | 'handover' | 'detail' | 'delete' | 'yield'
+  'revoke' | 'summaries' | 'handover' | 'detail' | 'delete' | 'yield' | 'forward'
 
 /** Sees every directory operation (metrics): how it ended and how long it took. */
 export type DirectoryObserver = (operation: DirectoryOperation, outcome: DirectoryOutcome, seconds: number) => void
@@ -156,6 +156,20 @@ export class Cluster {
     await this.guard('release', async () => await this.directory.release(session.userId, token, reason !== 'handover')).catch(error => {
       this.options.log.warn({ err: error, userId: session.userId }, 'could not release a lease; it will expire')
     })
+  }
+
+  /** Serve a kind of request that other nodes forward to the owner of a session. */
+  serve (method: string, handler: RpcHandler): void { this.rpc.handle(method, handler) }
+
+  /**
+   * Have the node that owns the user's session run a request (the phone's REST calls act on
+   * the session wherever it lives). Null when no other node owns it, or the owner does not answer in time.
+   */
+  async forward<T> (userId: string, method: string, params: unknown, timeoutMs: number): Promise<T | null> {
+    const owner = await this.guard('owner', async () => await this.directory.owner(userId))
+    if (owner === null || owner === '' || owner === this.nodeId) return null
+    const answer = await this.guard('forward', async () => await this.rpc.request<T>(owner, method, params, timeoutMs))
+    return answer === NO_ANSWER ? null : answer
   }
 
   /** Ask the owner of a session elsewhere for its detail; null when absent or silent. */

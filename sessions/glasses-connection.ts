@@ -12,13 +12,30 @@ export interface GlassesIdentity {
   expiresAt: number | null
 }
 
+/** How many distinct unlisted types one socket is told about. */
+const MAX_UNLISTED_TYPES = 32
+
 export type ConnectionSink = ChannelSink<GlassesConnection>
 
 export class GlassesConnection extends SocketChannel {
   /** Set by the session when it acks, so a `connection_init` re-ack says the same thing. */
   ackedAsReconnection = false
 
+  /** Unlisted message types already answered with UNKNOWN_TYPE on this socket; made at the first. */
+  private unlistedTypes: Set<string> | null = null
+
   constructor (socket: WebSocket, readonly identity: GlassesIdentity, limits: ChannelLimits, observer?: ChannelObserver) {
     super(socket, limits, observer)
+  }
+
+  /**
+   * True the first time this socket sends a message of an unlisted type (it is told once), false after, and
+   * false for every type past the first MAX_UNLISTED_TYPES, so a client cannot grow the set.
+   */
+  firstOfUnlistedType (type: string): boolean {
+    this.unlistedTypes ??= new Set()
+    if (this.unlistedTypes.has(type) || this.unlistedTypes.size >= MAX_UNLISTED_TYPES) return false
+    this.unlistedTypes.add(type)
+    return true
   }
 }

@@ -11,6 +11,8 @@ export type AttachOutcome = 'created' | 'resumed' | 'replaced'
 export type LifecycleEventName =
   | 'session.created' | 'session.attached' | 'session.detached'
   | 'session.resumed' | 'session.replaced' | 'session.disposed'
+  /** Sockets of the user kept replacing each other: the holder keeps the session for a cool-down. */
+  | 'session.contested'
 
 export interface LifecycleEvent {
   event: LifecycleEventName

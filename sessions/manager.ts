@@ -3,7 +3,7 @@
  * its session, lives exactly as long as it, owns its resources, and talks to the
  * rest of the session only through `SessionContext`.
  */
-import type { GlassesMessage } from '../protocol/glasses-messages.js'
+import type { GlassesMessage, UnlistedGlassesMessage } from '../protocol/glasses-messages.js'
 import type { ServerMessage, UserSessionView } from '../protocol/server-messages.js'
 import type { GlassesConnection } from './glasses-connection.js'
 import type { SessionConfig } from './session-config.js'
@@ -17,6 +17,8 @@ export interface SessionContext {
   readonly sessionInstanceId: string
   readonly config: SessionConfig
   readonly log: Log
+  /** True while a phone socket is attached (false in grace). */
+  readonly phoneConnected: boolean
   /** Send to the glasses if a socket is attached; false when there is none (grace). */
   send: (message: ServerMessage) => boolean
   /** The app-facing view of the session, as carried by the ack and `app_state_change`. */
@@ -47,6 +49,8 @@ export interface Manager {
   onDetach?: (ctx: DetachContext) => void
   /** A validated glasses message; return true when this manager owns it (dispatch stops there). */
   handle?: (message: GlassesMessage) => boolean
+  /** A well-formed glasses message of a type without a schema; offered to every manager. */
+  handleUnlisted?: (message: UnlistedGlassesMessage) => void
   /** A binary (audio) frame from the glasses. */
   handleBinary?: (data: Buffer) => void
   /** The apps part of the session view; one manager (the app manager) provides it. */

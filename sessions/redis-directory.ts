@@ -11,7 +11,7 @@
  */
 import type { Redis } from 'ioredis'
 import type { Summary } from '../protocol/admin.js'
-import { MAX_FAILED_STARTS, type SessionDirectory } from './session-directory.js'
+import { MAX_FAILED_STARTS, type AudioFormat, type SessionDirectory, type UserSettings } from './session-directory.js'
 import type { SessionSnapshot } from './session-snapshot.js'
 
 const PREFIX = 'tether:'
@@ -19,6 +19,8 @@ const leaseKey = (userId: string): string => `${PREFIX}lease:${userId}`
 const fenceKey = (userId: string): string => `${PREFIX}fence:${userId}`
 const stateKey = (userId: string): string => `${PREFIX}state:${userId}`
 const appsKey = (userId: string): string => `${PREFIX}apps:${userId}`
+const userKey = (userId: string): string => `${PREFIX}user:${userId}`
+const blockKey = (userId: string): string => `${PREFIX}block:${userId}`
 const NODES = `${PREFIX}nodes`
 const nodeKey = (nodeId: string): string => `${PREFIX}node:${nodeId}`
 
@@ -240,5 +242,38 @@ export class RedisDirectory implements SessionDirectory {
     const failures = await this.redis.hincrby(appsKey(userId), `failures:${packageName}`, 1)
     if (failures >= MAX_FAILED_STARTS) await this.appStopped(userId, packageName)
     return failures
+  }
+
+  // ---- the phone's settings and audio format, and blocks ----
+
+  async audioFormat (userId: string): Promise<AudioFormat | null> {
+    const text = await this.redis.hget(userKey(userId), 'audioFormat')
+    return text === null ? null : JSON.parse(text) as AudioFormat
+  }
+
+  async setAudioFormat (userId: string, format: AudioFormat): Promise<void> {
+    await this.redis.hset(userKey(userId), 'audioFormat', JSON.stringify(format))
+  }
+
+  async userSettings (userId: string): Promise<UserSettings> {
+    const text = await this.redis.hget(userKey(userId), 'settings')
+    return text === null ? {} : JSON.parse(text) as UserSettings
+  }
+
+  async mergeUserSettings (userId: string, settings: UserSettings): Promise<UserSettings> {
+    // One phone writes its own settings a few times a session: a read-merge-write is enough.
+    const merged = { ...await this.userSettings(userId), ...settings }
+    await this.redis.hset(userKey(userId), 'settings', JSON.stringify(merged))
+    return merged
+  }
+
+  async block (userId: string, until: number): Promise<void> {
+    await this.redis.set(blockKey(userId), String(until), 'PXAT', until)
+  }
+
+  async blockedUntil (userId: string): Promise<number | null> {
+    const text = await this.redis.get(blockKey(userId))
+    const until = text === null ? NaN : Number(text)
+    return Number.isFinite(until) && until > Date.now() ? until : null
   }
 }

@@ -1,12 +1,19 @@
 /**
  * What must outlive one session of a user: which apps they had running (so a
  * fresh session restarts them) and how many starts in a row failed (three and
- * the app is forgotten, PROTOCOL 2.1). The memory directory serves a single
- * node; the Redis one (cluster mode) implements the same interface.
+ * the app is forgotten), the phone's settings and last audio format, and an
+ * admin's block. The memory directory serves a single node; the Redis one
+ * (cluster mode) implements the same interface, so a block holds on every node.
  */
 
 /** Failed starts in a row after which a running app is forgotten. */
 export const MAX_FAILED_STARTS = 3
+
+/** The phone's audio format (docs/PHONE.md "Audio on the socket"): 16 kHz mono either way. */
+export type AudioFormat = { format: 'pcm' } | { format: 'lc3', frameSizeBytes: 20 | 40 | 60 }
+
+/** Settings the phone stores for its user (`POST /api/client/user/settings`): a flat JSON object. */
+export type UserSettings = Record<string, unknown>
 
 export interface SessionDirectory {
   /** Apps to restart when a fresh session of this user begins, in the order they were started. */
@@ -17,12 +24,50 @@ export interface SessionDirectory {
   appStopped: (userId: string, packageName: string) => Promise<void>
   /** A start failed; after MAX_FAILED_STARTS in a row the app is forgotten. Returns the count. */
   appStartFailed: (userId: string, packageName: string) => Promise<number>
+  /** The format the user's phone last configured, or null if it never did. */
+  audioFormat: (userId: string) => Promise<AudioFormat | null>
+  setAudioFormat: (userId: string, format: AudioFormat) => Promise<void>
+  userSettings: (userId: string) => Promise<UserSettings>
+  /** Merge these keys into the user's settings; returns the whole result. */
+  mergeUserSettings: (userId: string, settings: UserSettings) => Promise<UserSettings>
+  /** Keep the user out until this time (epoch ms): upgrades and phone calls answer 403 USER_BLOCKED. */
+  block: (userId: string, until: number) => Promise<void>
+  /** When the user's block ends (epoch ms), or null when not blocked. */
+  blockedUntil: (userId: string) => Promise<number | null>
 }
+
+/** Settings objects larger than this (serialised) are refused: a phone sends a handful of keys. */
+export const MAX_SETTINGS_BYTES = 16 * 1024
 
 interface UserRecord { apps: string[], failures: Map<string, number> }
 
 export class MemorySessionDirectory implements SessionDirectory {
   private readonly users = new Map<string, UserRecord>()
+  private readonly formats = new Map<string, AudioFormat>()
+  private readonly settings = new Map<string, UserSettings>()
+  private readonly blocks = new Map<string, number>()
+
+  async audioFormat (userId: string): Promise<AudioFormat | null> { return this.formats.get(userId) ?? null }
+
+  async setAudioFormat (userId: string, format: AudioFormat): Promise<void> { this.formats.set(userId, format) }
+
+  async userSettings (userId: string): Promise<UserSettings> { return { ...this.settings.get(userId) } }
+
+  async mergeUserSettings (userId: string, settings: UserSettings): Promise<UserSettings> {
+    const merged = { ...this.settings.get(userId), ...settings }
+    this.settings.set(userId, merged)
+    return { ...merged }
+  }
+
+  async block (userId: string, until: number): Promise<void> { this.blocks.set(userId, until) }
+
+  async blockedUntil (userId: string): Promise<number | null> {
+    const until = this.blocks.get(userId)
+    if (until === undefined) return null
+    if (until > Date.now()) return until
+    this.blocks.delete(userId)
+    return null
+  }
 
   async runningApps (userId: string): Promise<string[]> {
     return [...(this.users.get(userId)?.apps ?? [])]

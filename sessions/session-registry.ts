@@ -39,6 +39,14 @@ const PENDING_CLAIM_MS = 10_000
 
 export interface ConnectResult { session: UserSession, outcome: AttachOutcome }
 
+/** Whether a user's new socket may take over: `in_use` during a takeover cool-down, with its end. */
+export type Admission = { admitted: true } | { admitted: false, reason: 'in_use', retryAfterMs: number }
+
+/** How long a REST call with no session in sight waits for an upgrade of its user to begin. */
+const ARRIVAL_WAIT_MS = 250
+/** An upgrade that never reached its session stops counting as in flight after this. */
+const ATTACH_STALE_MS = 15_000
+
 /** Thrown by `connect` once the node is draining. */
 export class RegistryDrainingError extends Error {
   override readonly name = 'RegistryDrainingError'
@@ -52,6 +60,10 @@ export class SessionRegistry {
   private draining = false
   private created = 0
   private readonly pending = new Map<string, PendingClaim>()
+  /** Upgrades of each user in flight (authenticated, not yet attached or refused). */
+  private readonly attaching = new Map<string, number>()
+  /** REST calls waiting for a user's session to exist. */
+  private readonly watchers = new Map<string, Set<() => void>>()
   private readonly cluster: Cluster | null
   /** Pings and silence checks for every attached glasses socket of this node. */
   readonly heartbeat: HeartbeatSweep
@@ -117,6 +129,57 @@ export class SessionRegistry {
     return { active, grace, total: active + grace }
   }
 
+  /**
+   * An authenticated upgrade of this user has begun: REST calls of the user wait for it
+   * rather than answering "no session". Returns the function that ends it (idempotent).
+   */
+  beginAttach (userId: string): () => void {
+    this.attaching.set(userId, (this.attaching.get(userId) ?? 0) + 1)
+    this.wake(userId)
+    let ended = false
+    const end = (): void => {
+      if (ended) return
+      ended = true
+      clearTimeout(stale)
+      const left = (this.attaching.get(userId) ?? 1) - 1
+      if (left > 0) this.attaching.set(userId, left)
+      else this.attaching.delete(userId)
+      this.wake(userId)
+    }
+    const stale = setTimeout(end, ATTACH_STALE_MS).unref()
+    return end
+  }
+
+  /**
+   * The user's live session on this node, waiting up to `waitMs` while an upgrade of the
+   * user is in flight (or begins within a moment), so a REST call racing the socket is not
+   * told there is no session.
+   */
+  async live (userId: string, waitMs: number): Promise<UserSession | undefined> {
+    const started = Date.now()
+    for (;;) {
+      const session = this.get(userId)
+      if (session !== undefined) return session
+      const waited = Date.now() - started
+      const limit = this.attaching.has(userId) ? waitMs : Math.min(waitMs, ARRIVAL_WAIT_MS)
+      if (waited >= limit) return undefined
+      await this.watch(userId, limit - waited)
+    }
+  }
+
+  /**
+   * May a new socket of this user be attached? Not while the session's live socket is in
+   * a takeover cool-down (two devices of one user replacing each other, docs/PHONE.md).
+   */
+  admission (userId: string): Admission {
+    const session = this.get(userId)
+    const until = session?.takeoverCooldownUntil ?? 0
+    const now = Date.now()
+    if (session === undefined || session.state !== 'active' || until <= now) return { admitted: true }
+    session.takeoverRefused()
+    return { admitted: false, reason: 'in_use', retryAfterMs: until - now }
+  }
+
   /** Cluster mode: start serving other nodes' requests and keeping leases fresh. */
   async startCluster (): Promise<void> {
     await this.cluster?.start({
@@ -165,7 +228,9 @@ export class SessionRegistry {
         if (!connection.isOpen) return null
         session = this.create(userId, restore ?? undefined)
       }
-      return { session, outcome: session.attach(connection) }
+      const outcome = session.attach(connection)
+      this.wake(userId)
+      return { session, outcome }
     })
   }
 
@@ -243,6 +308,31 @@ export class SessionRegistry {
     })
     this.sessions.set(userId, session)
     return session
+  }
+
+  private async watch (userId: string, ms: number): Promise<void> {
+    await new Promise<void>(resolve => {
+      let watchers = this.watchers.get(userId)
+      if (watchers === undefined) {
+        watchers = new Set()
+        this.watchers.set(userId, watchers)
+      }
+      const wake = (): void => {
+        clearTimeout(timer)
+        const set = this.watchers.get(userId)
+        set?.delete(wake)
+        if (set?.size === 0) this.watchers.delete(userId)
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      watchers.add(wake)
+    })
+  }
+
+  private wake (userId: string): void {
+    const watchers = this.watchers.get(userId)
+    if (watchers === undefined) return
+    for (const wake of [...watchers]) wake()
   }
 
   private async expire (session: UserSession, epoch: number): Promise<void> {

@@ -94,6 +94,10 @@ export class UserSession implements ConnectionSink, SessionContext {
   private graceEpoch = 0
   private reconnectionCount = 0
   private everAttached = false
+  /** When recent takeovers of the live socket happened (made at the first; most sessions never see one). */
+  private takeovers: number[] | null = null
+  private cooldownUntil = 0
+  private refusedTakeovers = 0
   private disposal: Promise<DisposeOutcome> | null = null
   private readonly timers = new Resources()
   private readonly events = new EventLog()
@@ -141,6 +145,14 @@ export class UserSession implements ConnectionSink, SessionContext {
 
   get currentConnection (): GlassesConnection | null { return this.connection }
 
+  get phoneConnected (): boolean { return this.connection !== null }
+
+  /** This session's manager of a given class (the app side's facets, for the phone's REST calls). */
+  find<M extends Manager> (type: abstract new (...args: never[]) => M): M | undefined {
+    for (const manager of this.managers) if (manager instanceof type) return manager
+    return undefined
+  }
+
   /** Timestamps of the connection state, for the admin views. */
   get times (): { startedAt: number, connectedAt: number | null, disconnectedAt: number | null, graceExpiresAt: number | null } {
     return {
@@ -152,6 +164,30 @@ export class UserSession implements ConnectionSink, SessionContext {
   }
 
   recentEvents (): LifecycleEvent[] { return this.events.list() }
+
+  /** While in the future, a new socket of this user is refused rather than taking the live one over. */
+  get takeoverCooldownUntil (): number { return this.cooldownUntil }
+
+  /** A takeover was refused during the cool-down (the registry's admission). */
+  takeoverRefused (): void { this.refusedTakeovers += 1 }
+
+  get takeoversRefused (): number { return this.refusedTakeovers }
+
+  /**
+   * Two devices of one user that both reconnect after being replaced would take over from each
+   * other forever: TAKEOVER_LIMIT takeovers within TAKEOVER_WINDOW_MS start a cool-down in
+   * which the socket holding the session keeps it.
+   */
+  private countTakeover (now: number): void {
+    const since = now - this.config.takeoverWindowMs
+    this.takeovers = (this.takeovers ?? []).filter(at => at > since).concat([now])
+    if (this.takeovers.length < this.config.takeoverLimit) return
+    this.takeovers = null
+    this.cooldownUntil = now + this.config.takeoverCooldownMs
+    this.emit('session.contested', {
+      reason: `${this.config.takeoverLimit} takeovers within ${this.config.takeoverWindowMs} ms: the holder keeps the session for ${this.config.takeoverCooldownMs} ms`
+    })
+  }
 
   /**
    * Attach a socket: the first one, one that resumes the grace period, or a newer
@@ -172,6 +208,7 @@ export class UserSession implements ConnectionSink, SessionContext {
       // Deaf first, then closed: its late close event must not start a grace period.
       previous.unbind()
       previous.close(CloseCode.REPLACED)
+      this.countTakeover(now)
     } else if (this.restored !== null && !this.everAttached) {
       // Moved from another node: for the glasses this is a reconnection of the same session.
       outcome = this.restored.state === 'grace' ? 'resumed' : 'replaced'
@@ -240,12 +277,24 @@ export class UserSession implements ConnectionSink, SessionContext {
   onText (connection: GlassesConnection, text: string, bytes: number): void {
     if (connection !== this.connection) return
     const parsed = parseGlassesFrame(text, this.config.maxJsonDepth)
-    this.hooks.traffic('in', parsed.ok ? parsed.message.type : 'invalid', bytes)
     if (!parsed.ok) {
-      this.metrics.recordRejected()
+      this.hooks.traffic('in', 'invalid', bytes)
+      this.metrics.recordUntypedFrame()
       this.rejectFrame(connection, parsed.code, parsed.message)
       return
     }
+    if (!parsed.listed) {
+      // A well-formed message of a type without a schema: relayed, never a bad frame, and
+      // counted under one label so that clients cannot create metric series.
+      this.hooks.traffic('in', 'other', bytes)
+      this.metrics.recordUntypedFrame()
+      if (connection.firstOfUnlistedType(parsed.message.type)) {
+        this.send({ type: 'error', code: 'UNKNOWN_TYPE', message: `type "${parsed.message.type}" is relayed to apps only`, timestamp: new Date().toISOString() })
+      }
+      this.runManagers(manager => { manager.handleUnlisted?.(parsed.message); return false })
+      return
+    }
+    this.hooks.traffic('in', parsed.message.type, bytes)
     this.metrics.recordInbound(parsed.message)
     this.dispatch(connection, parsed.message)
   }

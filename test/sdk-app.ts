@@ -9,6 +9,7 @@ import type { Server as HttpServer } from 'node:http'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import type { AppSession } from '@mentra/sdk'
+import type { AppEntryInFile } from '../plugins/apps-catalogue.js'
 import { listenOnLoopback, type Teardown } from './helper.js'
 
 // The SDK ships an ES module bundle in a package without "type": "module"; tap's
@@ -24,6 +25,8 @@ export class RecordingApp extends AppServer {
   readonly received: Received[] = []
   /** Extra subscriptions a test wants, beyond the handlers below. */
   withAudio = false
+  /** More handlers a test wants on every session (streams, languages, phone requests). */
+  extra: ((session: AppSession, app: RecordingApp) => void) | null = null
 
   protected override async onSession (session: AppSession, sessionId: string, userId: string): Promise<void> {
     this.sessions.push({ session, sessionId, userId })
@@ -32,6 +35,7 @@ export class RecordingApp extends AppServer {
     session.events.onTranscriptionForLanguage('en-US', data => { this.received.push({ kind: 'transcription', data }) })
     session.events.onTouchEvent('forward_swipe', data => { this.received.push({ kind: 'touch_event:forward_swipe', data }) })
     if (this.withAudio) session.events.onAudioChunk(data => { this.received.push({ kind: 'audio_chunk', data }) })
+    this.extra?.(session, this)
   }
 
   protected override async onStop (sessionId: string, userId: string, reason: string): Promise<void> {
@@ -50,10 +54,16 @@ export interface RunningApp {
   http: HttpServer
 }
 
-export async function startSdkApp (t: Teardown, packageName = 'com.example.recorder', options: { withAudio?: boolean } = {}): Promise<RunningApp> {
+export interface SdkAppOptions {
+  withAudio?: boolean
+  extra?: (session: AppSession, app: RecordingApp) => void
+}
+
+export async function startSdkApp (t: Teardown, packageName = 'com.example.recorder', options: SdkAppOptions = {}): Promise<RunningApp> {
   const apiKey = randomBytes(16).toString('hex')
   const app = new RecordingApp({ packageName, apiKey, port: 0 })
   app.withAudio = options.withAudio === true
+  app.extra = options.extra ?? null
   // The SDK logs at debug level unconditionally; its warnings are what a test wants to see.
   app.logger.level = 'warn'
   const http = app.getExpressApp().listen(0, '127.0.0.1')
@@ -62,13 +72,17 @@ export async function startSdkApp (t: Teardown, packageName = 'com.example.recor
 }
 
 /** Write an apps catalogue naming these apps and return its path. */
-export function writeCatalogue (dir: string, apps: Array<{ packageName: string, apiKey: string, webhookUrl: string }>): string {
+/** An app to list in a test catalogue; `entry` adds optional catalogue fields (type, hardwareRequirements...). */
+export interface CatalogueApp { packageName: string, apiKey: string, webhookUrl: string, entry?: Partial<AppEntryInFile> }
+
+export function writeCatalogue (dir: string, apps: CatalogueApp[]): string {
   const file = join(dir, 'apps.json')
   writeFileSync(file, JSON.stringify(apps.map(a => ({
     packageName: a.packageName,
     name: a.packageName,
     webhookUrl: a.webhookUrl,
-    apiKeySha256: createHash('sha256').update(a.apiKey).digest('hex')
+    apiKeySha256: createHash('sha256').update(a.apiKey).digest('hex'),
+    ...a.entry
   }))))
   return file
 }

@@ -316,3 +316,40 @@ t.test('an admin ending a session of a silent owner: the owner, waking, drops it
   const check = redis.client(t)
   t.not(await check.hget('tether:lease:ended@example.com', 'nodeId'), `node-sleeper-${redis.port}`, 'and did not claim it back')
 })
+
+t.test('the phone\'s REST calls act on the node that owns the session; settings and blocks hold on every node', async t => {
+  const redis = await RedisServer.start(t)
+  const sdk = await startSdkApp(t)
+  const appsFile = writeCatalogue(t.testdir(), [sdk])
+  const a = await node(t, redis, 'node-a', { appsFile, ...STEADY })
+  const b = await node(t, redis, 'node-b', { appsFile, ...STEADY })
+  const token = glassesToken('rest@example.com')
+  const call = async (server: Server, method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${server.httpUrl}${path}`, {
+      method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(method === 'GET' ? {} : { body: JSON.stringify(body ?? {}) })
+    })
+    return { status: res.status, body: await res.json() as Record<string, unknown> }
+  }
+  const { client } = await connectAcked(t, a, 'rest@example.com')
+  t.match(await call(b, 'POST', `/apps/${sdk.packageName}/start`), { status: 200, body: { data: { status: 'started', isRunning: true } } }, 'started through node B')
+  t.same(a.app.sessions.get('rest@example.com')?.view().activeAppSessions, [sdk.packageName], 'on node A, where the session lives')
+  t.equal(b.app.sessions.get('rest@example.com'), undefined, 'node B holds no copy')
+  t.match(await call(b, 'POST', '/api/client/device/state', { modelName: 'G1', connected: true }),
+    { status: 200, body: { appliedState: { isGlassesConnected: true, isPhoneConnected: true, modelName: 'G1' } } })
+  const listed = await call(b, 'GET', '/api/client/apps')
+  t.match(listed.body.data, [{ packageName: sdk.packageName, running: true }])
+  t.match(await call(b, 'POST', '/api/client/location', { coords: { latitude: 1, longitude: 2 } }), { status: 200 })
+  t.match(await call(b, 'POST', '/api/client/location', {}), { status: 400 }, 'the owner\'s refusal comes back as it is')
+
+  await call(a, 'POST', '/api/client/user/settings', { settings: { time_zone: 'Asia/Tokyo' } })
+  t.match(await call(b, 'GET', '/api/client/user/settings'), { body: { data: { settings: { time_zone: 'Asia/Tokyo' } } } }, 'settings are per user, cluster-wide')
+
+  t.equal((await admin(b, 'DELETE', '/sessions/rest@example.com?blockSeconds=30')).statusCode, 204)
+  t.equal(await client.waitClosed(3000), 4002, 'ended on its node')
+  for (const server of [a, b]) {
+    const refused = await refusedUpgrade(server, { authorization: `Bearer ${token}` })
+    t.match(refused, { status: 403, body: { code: 'USER_BLOCKED' } }, 'refused on every node')
+    t.match(await call(server, 'GET', '/api/client/apps'), { status: 403, body: { error: 'USER_BLOCKED' } })
+  }
+  t.match(await call(b, 'POST', '/api/client/device/state', {}), { status: 403 })
+})

@@ -1,13 +1,13 @@
 /**
- * The live admin page in a real headless Chromium (Debian's package, driven by
- * playwright-core): a session appears when glasses connect, turns to grace when
- * they drop, and vanishes after "End session".
+ * The live admin page in a real headless Chromium (from npm, see ../browser.ts):
+ * a session appears when glasses connect, turns to grace when they drop, and
+ * vanishes after "End session".
  */
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { chromium } from 'playwright-core'
-import { adminToken, connectAcked, glassesToken, startServer } from '../helper.js'
+import { launchChromium } from '../browser.js'
+import { adminToken, connectAcked, glassesToken, refusedUpgrade, startServer } from '../helper.js'
 
 const artifacts = fileURLToPath(new URL('../artifacts/', import.meta.url))
 
@@ -24,11 +24,7 @@ t.test('the feed needs an admin token: 401 without, 403 for a non-admin', async 
 
 t.test('live page: appear, grace, end session', async t => {
   const server = await startServer(t, { adminFeedIntervalMs: 200, gracePeriodMs: 60_000 })
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-      '--no-first-run', '--disable-component-update', '--disable-sync']
-  })
+  const browser = await launchChromium()
   t.teardown(async () => { await browser.close() })
   const page = await browser.newPage()
   await page.goto(`${server.httpUrl}/admin/`)
@@ -61,4 +57,14 @@ t.test('live page: appear, grace, end session', async t => {
   await page.reload()
   await page.waitForSelector('#feed-status:has-text("live")')
   t.pass('a reload reuses the token from sessionStorage')
+
+  // "End and block": the session ends and the user is refused on reconnect.
+  await connectAcked(t, server, 'pest@example.com')
+  const pest = page.locator('#sessions tbody tr[data-user-id="pest@example.com"]')
+  await pest.click()
+  await page.waitForSelector('#detail:not([hidden])')
+  await page.click('#block-user')
+  await pest.waitFor({ state: 'detached' })
+  const refused = await refusedUpgrade(server, { authorization: `Bearer ${glassesToken('pest@example.com')}` })
+  t.match(refused, { status: 403, body: { code: 'USER_BLOCKED' } }, 'blocked from the admin page')
 })

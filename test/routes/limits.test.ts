@@ -10,7 +10,8 @@ import { nestsDeeperThan } from '../../protocol/parse-frame.js'
 t.test('glasses that stop reading are closed 4009; audio to an app that stops reading is dropped and counted', async t => {
   const hooks = await startWebhookReceiver(t)
   const app = rawAppIdentity('com.example.slow', hooks.url)
-  const server = await startServer(t, { appsFile: writeCatalogue(t.testdir(), [app]), maxBufferedBytes: 64 * 1024 })
+  // Displays unthrottled: the flood below must reach the socket to fill its buffer.
+  const server = await startServer(t, { appsFile: writeCatalogue(t.testdir(), [app]), maxBufferedBytes: 64 * 1024, displayIntervalMs: 0 })
   const { client: glasses } = await connectAcked(t, server, 'slow@example.com')
   glasses.send({ type: 'start_app', packageName: app.packageName })
   const hook = await eventually(() => hooks.received[0], 'webhook')

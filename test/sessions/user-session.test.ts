@@ -22,7 +22,10 @@ const config: SessionConfig = {
   maxJsonDepth: 32,
   tokenClockToleranceMs: 0,
   managerDisposeTimeoutMs: 100,
-  nodeId: 'unit'
+  nodeId: 'unit',
+  takeoverLimit: 3,
+  takeoverWindowMs: 30_000,
+  takeoverCooldownMs: 300_000
 }
 
 /** A bare ws server whose accepted sockets come out of `accept()`. */

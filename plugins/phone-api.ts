@@ -1,0 +1,54 @@
+/**
+ * `fastify.phoneApi`: runs the phone's session-scoped REST operations on the
+ * user's session wherever it lives. On this node it waits for a socket of the
+ * user that is being attached (a spurious "no session" costs the phone a full
+ * reconnect); in a cluster it forwards to the node that owns the session, which
+ * serves such requests for its own sessions. It also keeps the per-user answers
+ * that need no session: the admin's block, settings.
+ */
+import fp from 'fastify-plugin'
+import type { Config } from '../config.js'
+import {
+  isPhoneOperation, runPhoneOperation, type PhoneAnswer, type PhoneOperation, type PhoneOperationInput
+} from '../managers/phone-operations.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { phoneApi: PhoneApi }
+}
+
+/** What another node forwards: an operation for a user's session. */
+interface Forwarded { userId: string, operation: PhoneOperation, input: unknown }
+
+/** The cluster request name. */
+const FORWARD = 'phone'
+
+/** Extra time a forwarded call is given beyond its own reply budget (the hop over Redis). */
+const FORWARD_MARGIN_MS = 1000
+
+export interface PhoneApi {
+  /** Run an operation on the user's session; null when the user has no live session anywhere. */
+  run: <K extends PhoneOperation>(userId: string, operation: K, input: PhoneOperationInput[K]) => Promise<PhoneAnswer | null>
+}
+
+export default fp<{ config: Config }>(async function phoneApiPlugin (fastify, { config }) {
+  const { sessions, cluster } = fastify
+  const catalogue = fastify.appsCatalogue
+
+  cluster?.serve(FORWARD, async params => {
+    const { userId, operation, input } = params as Forwarded
+    if (!isPhoneOperation(operation)) throw new Error('unknown phone operation')
+    const session = sessions.get(userId)
+    return session === undefined ? null : await runPhoneOperation(session, catalogue, operation, input as never)
+  })
+
+  const api: PhoneApi = {
+    async run (userId, operation, input) {
+      const session = await sessions.live(userId, config.clientAttachWaitMs)
+      if (session !== undefined) return await runPhoneOperation(session, catalogue, operation, input)
+      if (cluster === null) return null
+      const budget = (operation === 'start_app' ? config.appStartReplyMs : 0) + config.handoverTimeoutMs + FORWARD_MARGIN_MS
+      return await cluster.forward<PhoneAnswer | null>(userId, FORWARD, { userId, operation, input } satisfies Forwarded, budget)
+    }
+  }
+  fastify.decorate('phoneApi', api)
+}, { name: 'tether-phone-api', dependencies: ['tether-registry', 'tether-cluster', 'tether-apps-catalogue'] })
