@@ -1,6 +1,8 @@
 /**
  * Example Tether app on the unmodified @mentra/sdk: counts the glasses' button
- * presses and shows the count on the display; shows final transcripts too.
+ * presses and shows the count on the display; shows final transcripts, and how
+ * much audio it has heard (it subscribes to audio, so the phone streams its
+ * microphone: Tether decodes the phone's LC3 to the PCM this app receives).
  *
  *   npm run example -- [--port 7010] [--api-key tether-demo-key] [--package com.example.counter]
  *
@@ -28,6 +30,17 @@ class ButtonCounter extends AppServer {
     })
     session.events.onTranscription(data => {
       if (data.isFinal) session.layouts.showTextWall(`You said: ${data.text}`)
+    })
+    let audioBytes = 0
+    let shownSeconds = 0
+    session.events.onAudioChunk(chunk => {
+      audioBytes += chunk.arrayBuffer.byteLength
+      // 16 kHz, 16-bit mono: 32,000 bytes a second. One line per whole second heard.
+      const seconds = Math.floor(audioBytes / 32_000)
+      if (seconds > shownSeconds) {
+        shownSeconds = seconds
+        session.layouts.showTextWall(`Heard ${seconds} s of audio`)
+      }
     })
     this.logger.info({ sessionId, userId }, 'session started')
   }

@@ -28,6 +28,7 @@ export class AudioManager implements Manager {
   private format: AudioFormat = { format: 'pcm' }
   /** Set once the user's stored format is known (or a configure came first). */
   private formatKnown = false
+  private reading = false
   private held: Buffer[] | null = null
   private decoder: StreamDecoder | null = null
   /** PCM mode: an odd trailing byte carried to the next message. */
@@ -45,15 +46,7 @@ export class AudioManager implements Manager {
     private readonly decoding: Lc3Decoding,
     private readonly directory: SessionDirectory,
     private readonly microphone: MicrophoneManager
-  ) {
-    directory.audioFormat(session.userId).then(stored => {
-      if (!this.formatKnown && stored !== null) this.format = stored
-      this.known()
-    }, (error: unknown) => {
-      session.log.warn({ err: error }, 'could not read the user\'s audio format: PCM until configured')
-      this.known()
-    })
-  }
+  ) {}
 
   get currentFormat (): AudioFormat { return this.format }
 
@@ -71,6 +64,7 @@ export class AudioManager implements Manager {
     if (!this.formatKnown) {
       this.held ??= []
       if (this.held.length < MAX_HELD) this.held.push(data)
+      this.readStoredFormat()
       return
     }
     if (this.subscriptions.subscribersOf(AUDIO_STREAM).length === 0) {
@@ -103,6 +97,22 @@ export class AudioManager implements Manager {
     this.disposed = true
     this.held = null
     this.dropDecoder()
+  }
+
+  /**
+   * Audio before any configure: the phone may be streaming in the format it set for an earlier
+   * session of this user. Read at the first audio, not at creation: most sessions never stream.
+   */
+  private readStoredFormat (): void {
+    if (this.reading) return
+    this.reading = true
+    this.directory.audioFormat(this.session.userId).then(stored => {
+      if (!this.formatKnown && stored !== null) this.format = stored
+      this.known()
+    }, (error: unknown) => {
+      this.session.log.warn({ err: error }, 'could not read the user\'s audio format: PCM until configured')
+      this.known()
+    })
   }
 
   private known (): void {

@@ -107,10 +107,12 @@ t.test('audio/configure: lc3 sizes, defaults and refusals', async t => {
   // Remembered for the user: a later session starts with it.
   await configure({ format: 'lc3', lc3Config: { frameSizeBytes: 40 } })
   t.equal((await admin(server, 'DELETE', '/sessions/phone@example.com')).statusCode, 204)
-  await connectAcked(t, server, 'phone@example.com')
-  await delay(20)
-  const audio = server.app.sessions.get('phone@example.com')?.managers.find(m => m.name === 'audio')?.snapshot()
-  t.match(audio, { format: { format: 'lc3', frameSizeBytes: 40 } })
+  const { client } = await connectAcked(t, server, 'phone@example.com')
+  const audio = (): unknown => server.app.sessions.get('phone@example.com')?.managers.find(m => m.name === 'audio')?.snapshot()
+  t.match(audio(), { format: { format: 'pcm' } }, 'not read until audio comes')
+  client.ws.send(Buffer.alloc(80))
+  await eventually(() => (audio() as { format: { format: string } }).format.format === 'lc3', 'the stored format')
+  t.match(audio(), { format: { format: 'lc3', frameSizeBytes: 40 } })
 })
 
 t.test('token exchange: 501 unless configured; a Supabase token becomes a core token without expiry', async t => {
