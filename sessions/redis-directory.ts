@@ -5,10 +5,15 @@
  * refresh, release and revoke are Lua scripts, so each is atomic.
  *
  * Fencing is clock-independent: every claim of a user increments that user's
- * fence counter and the new value is the lease's token. A node that slept past
- * its lease and wakes up refreshes with its old token and is refused, even if
- * the lease key has expired meanwhile, because the counter has moved on.
+ * fence counter, and the lease's token is that value joined with a nonce the
+ * claiming node drew (`<counter>:<nonce>`). A node that slept past its lease and
+ * wakes up refreshes with its old token and is refused, even if the lease key
+ * has expired meanwhile, because the counter has moved on. The nonce keeps the
+ * tokens of two claims apart when the counter could not tell them: after Redis
+ * lost its data the counter starts again, and a claim made then may draw the
+ * very number an old owner, still away, holds.
  */
+import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Summary } from '../protocol/admin.js'
 import { MAX_FAILED_STARTS, type AudioFormat, type SessionDirectory, type UserSettings } from './session-directory.js'
@@ -24,7 +29,7 @@ const blockKey = (userId: string): string => `${PREFIX}block:${userId}`
 const NODES = `${PREFIX}nodes`
 const nodeKey = (nodeId: string): string => `${PREFIX}node:${nodeId}`
 
-/** KEYS: lease, fence. ARGV: nodeId, instanceId, now, ttl, summary. -> {1, token} | {0, ownerNodeId} */
+/** KEYS: lease, fence. ARGV: nodeId, instanceId, now, ttl, summary, nonce. -> {1, token} | {0, ownerNodeId} */
 const CLAIM = `
 if redis.call('HGET', KEYS[1], 'revoked') == '1' then redis.call('DEL', KEYS[1]) end
 local owner = redis.call('HGET', KEYS[1], 'nodeId')
@@ -34,11 +39,11 @@ if owner == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   return {1, redis.call('HGET', KEYS[1], 'token')}
 end
-local token = redis.call('INCR', KEYS[2])
+local token = redis.call('INCR', KEYS[2]) .. ':' .. ARGV[6]
 redis.call('HSET', KEYS[1], 'nodeId', ARGV[1], 'instanceId', ARGV[2], 'token', token, 'state', 'active',
   'updatedAt', ARGV[3], 'summary', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {1, tostring(token)}
+return {1, token}
 `
 
 /**
@@ -51,10 +56,12 @@ local token = redis.call('HGET', KEYS[1], 'token')
 if token then
   if token ~= ARGV[2] then return 0 end
 else
+  local counter = string.match(ARGV[2], '^(%d+):')
   local fence = redis.call('GET', KEYS[2])
-  if fence and fence ~= ARGV[2] then return 0 end
-  -- No fence at all: Redis lost its data (a restart without persistence); nobody else can have claimed.
-  if not fence then redis.call('SET', KEYS[2], ARGV[2]) end
+  if not counter or (fence and fence ~= counter) then return 0 end
+  -- No fence at all: Redis lost its data (a restart without persistence) and nobody claimed the user
+  -- since (a claim would have made both keys): the lease is ours again, its counter where ours was.
+  if not fence then redis.call('SET', KEYS[2], counter) end
   redis.call('HSET', KEYS[1], 'nodeId', ARGV[1], 'token', ARGV[2])
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[8], 'updatedAt', ARGV[3], 'summary', ARGV[5], 'instanceId', ARGV[9])
@@ -104,7 +111,7 @@ export interface LeaseUpdate {
 export interface NodeInfo { nodeId: string, publicUrl: string, active: number, grace: number, at: string }
 
 interface Scripts {
-  tetherClaim: (lease: string, fence: string, nodeId: string, instanceId: string, now: number, ttl: number, summary: string) => Promise<[number, string]>
+  tetherClaim: (lease: string, fence: string, nodeId: string, instanceId: string, now: number, ttl: number, summary: string, nonce: string) => Promise<[number, string]>
   tetherRefresh: (lease: string, fence: string, state: string, nodeId: string, token: string, now: number, ttl: number,
     summary: string, snapshot: string, stateTtl: number, sessionState: string, instanceId: string) => Promise<number>
   tetherRelease: (lease: string, state: string, token: string, dropState: string) => Promise<number>
@@ -137,7 +144,7 @@ export class RedisDirectory implements SessionDirectory {
   /** Take a user for this node, unless another node holds the lease. */
   async claim (userId: string, instanceId: string, summary: Summary): Promise<ClaimResult> {
     const [ok, value] = await this.scripts.tetherClaim(leaseKey(userId), fenceKey(userId), this.options.nodeId, instanceId,
-      Date.now(), this.options.leaseTtlMs, JSON.stringify(summary))
+      Date.now(), this.options.leaseTtlMs, JSON.stringify(summary), randomBytes(8).toString('hex'))
     return ok === 1 ? { ok: true, token: String(value) } : { ok: false, owner: String(value) }
   }
 

@@ -2,45 +2,11 @@
  * Cluster mode on a real redis-server: nodes as apps in this process (distinct
  * NODE_IDs) and, where a node must die or sleep, as child processes.
  */
-import type { ChildProcess } from 'node:child_process'
 import t from 'tap'
-import WebSocket from 'ws'
-import { Client, SECRET, admin, connectAcked, delay, eventually, glassesToken, refusedUpgrade, startServer, type Server, type Teardown } from '../helper.js'
+import { admin, connectAcked, delay, eventually, glassesToken, refusedUpgrade, type Server } from '../helper.js'
+import { LEASE, STEADY, connectTo, node, nodeProcess, owners, tryConnect } from '../cluster-nodes.js'
 import { RedisServer } from '../redis-server.js'
-import { startServerProcess } from '../server-process.js'
 import { startSdkApp, writeCatalogue } from '../sdk-app.js'
-import type { Config } from '../../config.js'
-
-const LEASE = 900
-/**
- * For tests that do not exercise expiry: under a loaded CI machine an event-loop stall of a few hundred
- * milliseconds can let a 900 ms lease lapse, and another node then rightly claims the user.
- */
-const STEADY = { leaseTtlMs: 5000 }
-
-async function node (t: Teardown, redis: RedisServer, nodeId: string, extra: Partial<Config> = {}): Promise<Server> {
-  // Node ids are unique per Redis, so a node of an earlier test can never answer for one of this test.
-  return await startServer(t, {
-    redisUrl: redis.url, nodeId: `${nodeId}-${redis.port}`, leaseTtlMs: LEASE, handoverTimeoutMs: 500, gracePeriodMs: 30_000, userConnectsPerMinute: 1000, ...extra
-  })
-}
-
-/** Live sessions of a user across nodes. */
-const owners = (nodes: Server[], user: string): Server[] => nodes.filter(n => n.app.sessions.get(user) !== undefined)
-
-/** Connect, resolving with the socket once acked, or with the HTTP status of a refused upgrade. */
-async function tryConnect (t: Teardown, server: Server, token: string): Promise<{ client: Client } | { status: number }> {
-  const ws = new WebSocket(`${server.wsUrl}/glasses-ws`, { headers: { authorization: `Bearer ${token}` } })
-  t.teardown(() => ws.terminate())
-  return await new Promise(resolve => {
-    ws.on('unexpected-response', (_req, res) => { resolve({ status: res.statusCode ?? 0 }); ws.terminate() })
-    ws.on('error', () => {})
-    ws.on('open', () => {
-      const client = new Client(ws)
-      void client.next('connection_ack', 5000).then(() => resolve({ client }), () => resolve({ client }))
-    })
-  })
-}
 
 t.test('concurrent connects of one user to two nodes end with one session, like two on one node', async t => {
   const redis = await RedisServer.start(t)
@@ -207,21 +173,6 @@ t.test('Redis paused beyond the lease TTL: no user ends up with two sessions', a
 })
 
 /** A Tether node as a child process, so it can be killed or frozen. */
-async function nodeProcess (t: Teardown, redis: RedisServer, nodeId: string): Promise<{ child: ChildProcess, url: string, output: () => string }> {
-  const { child, port, output } = await startServerProcess(t, {
-    AUGMENTOS_AUTH_JWT_SECRET: SECRET, REDIS_URL: redis.url, NODE_ID: `${nodeId}-${redis.port}`, LEASE_TTL_MS: String(LEASE),
-    HANDOVER_TIMEOUT_MS: '500', GRACE_PERIOD_MS: '30000'
-  })
-  return { child, url: `ws://127.0.0.1:${port}`, output }
-}
-
-async function connectTo (t: Teardown, url: string, user: string): Promise<{ client: Client, ack: Record<string, unknown> }> {
-  const ws = new WebSocket(`${url}/glasses-ws`, { headers: { authorization: `Bearer ${glassesToken(user)}` } })
-  const client = new Client(ws)
-  t.teardown(() => ws.terminate())
-  return { client, ack: await client.next('connection_ack', 5000) }
-}
-
 t.test('kill -9 of a node: its users are claimable after the lease TTL and not before, resuming its last state', async t => {
   const redis = await RedisServer.start(t)
   const doomed = await nodeProcess(t, redis, 'node-doomed')
@@ -315,41 +266,4 @@ t.test('an admin ending a session of a silent owner: the owner, waking, drops it
   await delay(LEASE)
   const check = redis.client(t)
   t.not(await check.hget('tether:lease:ended@example.com', 'nodeId'), `node-sleeper-${redis.port}`, 'and did not claim it back')
-})
-
-t.test('the phone\'s REST calls act on the node that owns the session; settings and blocks hold on every node', async t => {
-  const redis = await RedisServer.start(t)
-  const sdk = await startSdkApp(t)
-  const appsFile = writeCatalogue(t.testdir(), [sdk])
-  const a = await node(t, redis, 'node-a', { appsFile, ...STEADY })
-  const b = await node(t, redis, 'node-b', { appsFile, ...STEADY })
-  const token = glassesToken('rest@example.com')
-  const call = async (server: Server, method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${server.httpUrl}${path}`, {
-      method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(method === 'GET' ? {} : { body: JSON.stringify(body ?? {}) })
-    })
-    return { status: res.status, body: await res.json() as Record<string, unknown> }
-  }
-  const { client } = await connectAcked(t, a, 'rest@example.com')
-  t.match(await call(b, 'POST', `/apps/${sdk.packageName}/start`), { status: 200, body: { data: { status: 'started', isRunning: true } } }, 'started through node B')
-  t.same(a.app.sessions.get('rest@example.com')?.view().activeAppSessions, [sdk.packageName], 'on node A, where the session lives')
-  t.equal(b.app.sessions.get('rest@example.com'), undefined, 'node B holds no copy')
-  t.match(await call(b, 'POST', '/api/client/device/state', { modelName: 'G1', connected: true }),
-    { status: 200, body: { appliedState: { isGlassesConnected: true, isPhoneConnected: true, modelName: 'G1' } } })
-  const listed = await call(b, 'GET', '/api/client/apps')
-  t.match(listed.body.data, [{ packageName: sdk.packageName, running: true }])
-  t.match(await call(b, 'POST', '/api/client/location', { coords: { latitude: 1, longitude: 2 } }), { status: 200 })
-  t.match(await call(b, 'POST', '/api/client/location', {}), { status: 400 }, 'the owner\'s refusal comes back as it is')
-
-  await call(a, 'POST', '/api/client/user/settings', { settings: { time_zone: 'Asia/Tokyo' } })
-  t.match(await call(b, 'GET', '/api/client/user/settings'), { body: { data: { settings: { time_zone: 'Asia/Tokyo' } } } }, 'settings are per user, cluster-wide')
-
-  t.equal((await admin(b, 'DELETE', '/sessions/rest@example.com?blockSeconds=30')).statusCode, 204)
-  t.equal(await client.waitClosed(3000), 4002, 'ended on its node')
-  for (const server of [a, b]) {
-    const refused = await refusedUpgrade(server, { authorization: `Bearer ${token}` })
-    t.match(refused, { status: 403, body: { code: 'USER_BLOCKED' } }, 'refused on every node')
-    t.match(await call(server, 'GET', '/api/client/apps'), { status: 403, body: { error: 'USER_BLOCKED' } })
-  }
-  t.match(await call(b, 'POST', '/api/client/device/state', {}), { status: 403 })
 })

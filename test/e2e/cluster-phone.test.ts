@@ -1,0 +1,75 @@
+/**
+ * Cluster mode for real phones, on a real redis-server: REST calls reach the
+ * session on its owner node, settings and blocks hold cluster-wide, and a loss
+ * of Redis's data never leaves one user with two live sessions.
+ */
+import t from 'tap'
+import { admin, delay, eventually, glassesToken, refusedUpgrade, connectAcked, type Server } from '../helper.js'
+import { LEASE, STEADY, connectTo, node, nodeProcess, tryConnect } from '../cluster-nodes.js'
+import { RedisServer } from '../redis-server.js'
+import { startSdkApp, writeCatalogue } from '../sdk-app.js'
+
+t.test('the phone\'s REST calls act on the node that owns the session; settings and blocks hold on every node', async t => {
+  const redis = await RedisServer.start(t)
+  const sdk = await startSdkApp(t)
+  const appsFile = writeCatalogue(t.testdir(), [sdk])
+  const a = await node(t, redis, 'node-a', { appsFile, ...STEADY })
+  const b = await node(t, redis, 'node-b', { appsFile, ...STEADY })
+  const token = glassesToken('rest@example.com')
+  const call = async (server: Server, method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${server.httpUrl}${path}`, {
+      method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(method === 'GET' ? {} : { body: JSON.stringify(body ?? {}) })
+    })
+    return { status: res.status, body: await res.json() as Record<string, unknown> }
+  }
+  const { client } = await connectAcked(t, a, 'rest@example.com')
+  t.match(await call(b, 'POST', `/apps/${sdk.packageName}/start`), { status: 200, body: { data: { status: 'started', isRunning: true } } }, 'started through node B')
+  t.same(a.app.sessions.get('rest@example.com')?.view().activeAppSessions, [sdk.packageName], 'on node A, where the session lives')
+  t.equal(b.app.sessions.get('rest@example.com'), undefined, 'node B holds no copy')
+  t.match(await call(b, 'POST', '/api/client/device/state', { modelName: 'G1', connected: true }),
+    { status: 200, body: { appliedState: { isGlassesConnected: true, isPhoneConnected: true, modelName: 'G1' } } })
+  const listed = await call(b, 'GET', '/api/client/apps')
+  t.match(listed.body.data, [{ packageName: sdk.packageName, running: true }])
+  t.match(await call(b, 'POST', '/api/client/location', { coords: { latitude: 1, longitude: 2 } }), { status: 200 })
+  t.match(await call(b, 'POST', '/api/client/location', {}), { status: 400 }, 'the owner\'s refusal comes back as it is')
+
+  await call(a, 'POST', '/api/client/user/settings', { settings: { time_zone: 'Asia/Tokyo' } })
+  t.match(await call(b, 'GET', '/api/client/user/settings'), { body: { data: { settings: { time_zone: 'Asia/Tokyo' } } } }, 'settings are per user, cluster-wide')
+
+  t.equal((await admin(b, 'DELETE', '/sessions/rest@example.com?blockSeconds=30')).statusCode, 204)
+  t.equal(await client.waitClosed(3000), 4002, 'ended on its node')
+  for (const server of [a, b]) {
+    const refused = await refusedUpgrade(server, { authorization: `Bearer ${token}` })
+    t.match(refused, { status: 403, body: { code: 'USER_BLOCKED' } }, 'refused on every node')
+    t.match(await call(server, 'GET', '/api/client/apps'), { status: 403, body: { error: 'USER_BLOCKED' } })
+  }
+  t.match(await call(b, 'POST', '/api/client/device/state', {}), { status: 403 })
+})
+
+t.test('Redis restarted empty: a node that claims users before their old owner is back never shares them with it', async t => {
+  const redis = await RedisServer.start(t)
+  const old = await nodeProcess(t, redis, 'node-old')
+  const b = await node(t, redis, 'node-b')
+  const users = Array.from({ length: 8 }, (_, i) => `lost${i}@example.com`)
+  const onOld = await Promise.all(users.map(async user => (await connectTo(t, old.url, user)).client))
+  // The old owner sleeps through the loss of Redis's data; its users come back through node B first.
+  old.child.kill('SIGSTOP')
+  await redis.stop()
+  await redis.start()
+  const onB = await Promise.all(users.map(async user => await eventually(async () => {
+    const outcome = await tryConnect(t, b, glassesToken(user))
+    if ('client' in outcome) return outcome.client
+    await delay(100)
+    return undefined
+  }, `${user} claimed on B`, 10_000)))
+  old.child.kill('SIGCONT')
+  // Woken, the old owner refreshes with the tokens it had: they must not be taken for node B's.
+  const codes = await Promise.all(onOld.map(async client => await client.waitClosed(15_000).catch(() => null)))
+  t.same(codes, users.map(() => 4001), 'the old owner dropped every copy (4001)')
+  await delay(2 * LEASE)
+  const check = redis.client(t)
+  for (const user of users) {
+    t.equal(await check.hget(`tether:lease:${user}`, 'nodeId'), b.config.nodeId, `${user} owned by B alone`)
+  }
+  t.ok(onB.every(client => client.closeCode === null), 'B kept every session')
+})
