@@ -131,9 +131,11 @@ export class PhoneRelayManager implements Manager {
       if (fix !== null) this.fix = { ...fix, at: Date.now() }
       const correlationId = message.correlationId
       const packageName = correlationId === undefined ? undefined : this.answered(correlationId)
-      if (packageName === undefined || fix === null) return false
-      // The answer to a poll goes to the polling app only, as its own location_update.
-      this.outlet.sendData(packageName, 'location_update', { type: 'location_update', ...fix, correlationId })
+      if (packageName === undefined) return false
+      // The answer to a poll goes to the polling app only, as its own location_update; one without
+      // coordinates is the phone's failure, passed on as it came.
+      const { type: _type, ...answer } = message as Json
+      this.outlet.sendData(packageName, 'location_update', { type: 'location_update', ...(fix ?? answer), correlationId })
       return true
     }
     return false

@@ -37,7 +37,8 @@ export default fp<{ config: Config }>(async function phoneApiPlugin (fastify, { 
   cluster?.serve(FORWARD, async params => {
     const { userId, operation, input } = params as Forwarded
     if (!isPhoneOperation(operation)) throw new Error('unknown phone operation')
-    const session = sessions.get(userId)
+    // The owner too waits for a socket of the user that it is attaching right now.
+    const session = await sessions.live(userId, config.clientAttachWaitMs)
     return session === undefined ? null : await runPhoneOperation(session, catalogue, operation, input as never)
   })
 
@@ -46,8 +47,14 @@ export default fp<{ config: Config }>(async function phoneApiPlugin (fastify, { 
       const session = await sessions.live(userId, config.clientAttachWaitMs)
       if (session !== undefined) return await runPhoneOperation(session, catalogue, operation, input)
       if (cluster === null) return null
-      const budget = (operation === 'start_app' ? config.appStartReplyMs : 0) + config.handoverTimeoutMs + FORWARD_MARGIN_MS
-      return await cluster.forward<PhoneAnswer | null>(userId, FORWARD, { userId, operation, input } satisfies Forwarded, budget)
+      const budget = (operation === 'start_app' ? config.appStartReplyMs : 0) + config.clientAttachWaitMs + config.handoverTimeoutMs + FORWARD_MARGIN_MS
+      try {
+        return await cluster.forward<PhoneAnswer | null>(userId, FORWARD, { userId, operation, input } satisfies Forwarded, budget)
+      } catch (error) {
+        // Redis away, or the owner failed the request: no session this call can reach.
+        fastify.log.warn({ err: error, userId, operation }, 'could not forward a phone call to the owner of its session')
+        return null
+      }
     }
   }
   fastify.decorate('phoneApi', api)

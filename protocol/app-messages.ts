@@ -6,6 +6,7 @@ import { Type, type Static, type TSchema } from 'typebox'
 
 const Timestamp = Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Number()]))
 const Id = Type.String({ minLength: 1, maxLength: 512 })
+const RequestId = Type.String({ minLength: 1, maxLength: 256 })
 
 /** A subscription: a stream name, or `{stream, rate}` (matched on `stream`). */
 export const SubscriptionItem = Type.Union([
@@ -16,8 +17,7 @@ export type SubscriptionItem = Static<typeof SubscriptionItem>
 
 /** Types the SDK may send that Tether accepts and does not act on (no error, so SDK apps run clean). */
 const IGNORED_APP_TYPES = [
-  'location_poll_request', 'photo_request', 'audio_play_request', 'audio_stop_request', 'rgb_led_control',
-  'request_wifi_setup', 'rtmp_stream_request', 'rtmp_stream_stop', 'managed_stream_request', 'managed_stream_stop',
+  'rtmp_stream_request', 'rtmp_stream_stop', 'managed_stream_request', 'managed_stream_stop',
   'stream_status_check', 'dashboard_content_update', 'dashboard_mode_change', 'dashboard_system_update',
   'app_broadcast_message', 'app_direct_message', 'app_user_discovery', 'app_room_join', 'app_room_leave',
   'ownership_release'
@@ -46,6 +46,13 @@ export const AppMessageSchemas = {
     durationMs: Type.Optional(Type.Union([Type.Number({ minimum: 0 }), Type.Null()])),
     timestamp: Timestamp
   }),
+  // Requests for the phone (managers/phone-relay-manager.ts): the ids their answers are matched by are required.
+  audio_play_request: Type.Object({ type: Type.Literal('audio_play_request'), requestId: RequestId, audioUrl: Type.String({ minLength: 1, maxLength: 4096 }) }),
+  audio_stop_request: Type.Object({ type: Type.Literal('audio_stop_request') }),
+  rgb_led_control: Type.Object({ type: Type.Literal('rgb_led_control'), requestId: RequestId, action: Type.String({ maxLength: 16 }) }),
+  location_poll_request: Type.Object({ type: Type.Literal('location_poll_request'), correlationId: RequestId }),
+  photo_request: Type.Object({ type: Type.Literal('photo_request'), requestId: RequestId }),
+  request_wifi_setup: Type.Object({ type: Type.Literal('request_wifi_setup') }),
   ...Object.fromEntries(IGNORED_APP_TYPES.map(type => [type, Type.Object({ type: Type.Literal(type) })]))
 } satisfies Record<string, TSchema>
 
@@ -54,4 +61,9 @@ export const IGNORED_APP_MESSAGE_TYPES: ReadonlySet<string> = new Set(IGNORED_AP
 export type AppConnectionInit = Static<typeof AppMessageSchemas.tpa_connection_init>
 export type SubscriptionUpdate = Static<typeof AppMessageSchemas.subscription_update>
 export type AppDisplayEvent = Static<typeof AppMessageSchemas.display_event>
-export type AppMessage = AppConnectionInit | SubscriptionUpdate | AppDisplayEvent | { type: typeof IGNORED_APP_TYPES[number] }
+/** A request an app makes of the phone; its other fields are read by the phone relay as they come. */
+export interface PhoneRequestMessage {
+  type: 'audio_play_request' | 'audio_stop_request' | 'rgb_led_control' | 'location_poll_request' | 'photo_request' | 'request_wifi_setup'
+  [key: string]: unknown
+}
+export type AppMessage = AppConnectionInit | SubscriptionUpdate | AppDisplayEvent | PhoneRequestMessage | { type: typeof IGNORED_APP_TYPES[number] }

@@ -17,7 +17,7 @@ export const ClientErrorSchema = Type.Object({
 
 /** The phone's error codes: 401 tokens, 403 a blocked user, 503 no session, 429 too many calls, 501 not configured. */
 export type ClientErrorCode = 'NO_TOKEN' | 'INVALID_TOKEN' | 'USER_BLOCKED' | 'NO_ACTIVE_SESSION' | 'RATE_LIMITED' |
-  'NOT_CONFIGURED' | 'BAD_REQUEST' | 'UNKNOWN_APP'
+  'NOT_CONFIGURED' | 'BAD_REQUEST'
 
 export const MinVersionSchema = Type.Object({
   success: Type.Boolean(),

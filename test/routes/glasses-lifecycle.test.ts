@@ -148,7 +148,8 @@ t.test('a reconnect racing the grace timer resumes or starts fresh, never both',
 })
 
 t.test('silence terminates the socket and starts the grace period; frames and pongs keep it alive', async t => {
-  const server = await startServer(t, { pingIntervalMs: 40, silenceTimeoutMs: 150, gracePeriodMs: 5000 })
+  // The lively client answers pings in this very process: the timeout leaves room for a loaded machine's stalls.
+  const server = await startServer(t, { pingIntervalMs: 40, silenceTimeoutMs: 400, gracePeriodMs: 5000 })
   // ws clients answer pings with pongs automatically: this one stays alive past several timeouts.
   const { client: lively } = await connectAcked(t, server, 'lively@example.com')
   // This one never answers pings: auto-pong off.

@@ -1,46 +1,13 @@
 /**
- * Real phones end to end: the phone emulator (phone/emulator.ts, behaving as
- * docs/PHONE.md says) against the real server, with apps on the real
- * @mentra/sdk. Timers are configured short; the phone's 5 s cadences too.
+ * Real phones end to end, apps side: the phone emulator against the real server
+ * with @mentra/sdk apps: apps over REST, the vocabulary, transcripts, REST data
+ * and the requests apps make through the phone.
  */
 import t from 'tap'
 import type { AppSession } from '@mentra/sdk'
-import { PhoneEmulator, type PhoneOptions } from '../../phone/emulator.js'
-import { admin, delay, eventually, glassesToken, startServer, type Server, type Teardown } from '../helper.js'
-import { lc3Frames, referencePcm, samples, snrAgainstReference, type VectorFrameSize } from '../lc3-vectors.js'
-import { startSdkApp, writeCatalogue, type RecordingApp, type RunningApp, type SdkAppOptions } from '../sdk-app.js'
-import type { Config } from '../../config.js'
-
-interface TestWithDir extends Teardown { testdir: () => string }
-
-/** Short cadences for the phone and the server's microphone timing. */
-const FAST: Partial<Config> = { micDebounceMs: 20, micOffDelayMs: 300, micMinIntervalMs: 50, micRefreshMs: 10_000, displayIntervalMs: 20 }
-
-async function world (t: TestWithDir, apps: Array<{ packageName: string, options?: SdkAppOptions, entry?: Record<string, unknown> }>,
-  overrides: Partial<Config> = {}): Promise<{ server: Server, sdk: RunningApp[] }> {
-  const sdk = await Promise.all(apps.map(async a => await startSdkApp(t, a.packageName, a.options)))
-  const appsFile = writeCatalogue(t.testdir(), sdk.map((s, i) => ({ ...s, entry: apps[i]?.entry })))
-  const server = await startServer(t, { appsFile, ...FAST, ...overrides })
-  return { server, sdk }
-}
-
-async function phone (t: Teardown, server: Server, email: string, options: Partial<PhoneOptions> = {}): Promise<PhoneEmulator> {
-  const emulator = new PhoneEmulator({
-    baseUrl: server.httpUrl, token: glassesToken(email), pingIntervalMs: 1000, reconnectDelayMs: 300, ...options
-  })
-  t.teardown(async () => { await emulator.stop() })
-  await emulator.start()
-  await emulator.waitForAcks(1)
-  return emulator
-}
-
-/** The PCM an SDK app received, in order. */
-function pcmOf (app: RecordingApp): Buffer {
-  return Buffer.concat(app.of('audio_chunk').map(r => Buffer.from((r.data as { arrayBuffer: ArrayBuffer }).arrayBuffer)))
-}
-
-const running = (apps: unknown[], packageName: string): boolean | undefined =>
-  (apps as Array<{ packageName: string, running: boolean }>).find(a => a.packageName === packageName)?.running
+import { delay, eventually } from '../helper.js'
+import { phone, running, world } from '../phone-world.js'
+import type { RecordingApp, RunningApp, SdkAppOptions } from '../sdk-app.js'
 
 t.test('apps over REST: list with hardware requirements, a start that holds its reply, one standard app at a time, stop', async t => {
   const { server, sdk } = await world(t, [
@@ -76,61 +43,6 @@ t.test('apps over REST: list with hardware requirements, a start that holds its 
   // The phone refetches the list after each app_state_change (throttled) and after start and stop.
   t.ok(p.restCalls.filter(c => c.method === 'GET' && c.path === '/api/client/apps').length >= 3)
 })
-
-t.test('microphone: on when an app takes audio or transcripts, off after the hold-down, re-sent after a resume', async t => {
-  const { server, sdk } = await world(t, [
-    { packageName: 'com.example.ears', options: { withAudio: true } },
-    { packageName: 'com.example.scribe', entry: { type: 'background' } }
-  ])
-  const [ears, scribe] = sdk as [RunningApp, RunningApp]
-  const p = await phone(t, server, 'mic@example.com', { lc3: { frames: lc3Frames(20), frameSizeBytes: 20 } })
-  await eventually(() => p.messages('microphone_state_change').length >= 1, 'the state after attach')
-  t.same(p.micState.requiredData, [], 'off until an app needs it')
-
-  await p.startApp(scribe.packageName)
-  await eventually(() => p.micState.requiredData.includes('transcription'), 'transcripts asked for', 3000)
-  t.equal(p.micState.bypassVad, false)
-  t.notOk(p.isStreamingAudio, 'transcripts alone need no audio')
-
-  await p.request('POST', `/apps/${ears.packageName}/start`)
-  await eventually(() => p.micState.requiredData.includes('pcm'), 'audio asked for', 3000)
-  t.equal(p.micState.bypassVad, true, 'audio_chunk bypasses the phone\'s VAD')
-  // The first LC3 stream starts the node's decoding worker: seconds under tap's TypeScript loader.
-  await eventually(() => ears.app.of('audio_chunk').length > 3, 'audio reaches the app', 10_000)
-
-  await p.stopApp(ears.packageName)
-  await p.stopApp(scribe.packageName)
-  const stoppedAt = Date.now()
-  await eventually(() => p.micState.requiredData.length === 0, 'off', 3000)
-  t.ok(Date.now() - stoppedAt >= 250, 'not before the hold-down')
-  const audioStopped = p.audioMessagesSent
-  await delay(200)
-  t.ok(p.audioMessagesSent - audioStopped <= 1, 'the phone stopped streaming')
-
-  const before = p.messages('microphone_state_change').length
-  server.app.sessions.get('mic@example.com')?.currentConnection?.terminate()
-  await p.waitForAcks(2, 3000)
-  await eventually(() => p.messages('microphone_state_change').length > before, 're-sent after the resume', 3000)
-  t.same(p.micState.requiredData, [], 'and it says off')
-})
-
-for (const size of [20, 40, 60] as VectorFrameSize[]) {
-  t.test(`LC3 at ${size} bytes a frame reaches the app as the reference PCM`, async t => {
-    const { server, sdk } = await world(t, [{ packageName: 'com.example.ears', options: { withAudio: true } }])
-    const ears = sdk[0] as RunningApp
-    const frames = lc3Frames(size)
-    const frameCount = frames.length / size
-    const p = await phone(t, server, `lc3-${size}@example.com`, { lc3: { frames, frameSizeBytes: size }, framesPerMessage: 7 })
-    await eventually(() => p.restCalls.some(c => c.path === '/api/client/audio/configure' && c.status === 200), 'configured')
-    await p.startApp(ears.packageName)
-    await eventually(() => pcmOf(ears.app).length >= frameCount * 320, 'the whole vector decoded', 10_000)
-    const decoded = samples(pcmOf(ears.app).subarray(0, frameCount * 320))
-    const snr = snrAgainstReference(decoded, samples(referencePcm(size)))
-    t.ok(snr > 60, `SNR ${snr.toFixed(1)} dB against the reference decode`)
-    const audio = server.app.sessions.get(`lc3-${size}@example.com`)?.managers.find(m => m.name === 'audio')?.snapshot()
-    t.match(audio, { format: { format: 'lc3', frameSizeBytes: size } })
-  })
-}
 
 t.test('transcripts: an Android-shape German transcript reaches transcription:de-DE subscribers only', async t => {
   const german: SdkAppOptions = { extra: (session: AppSession, app: RecordingApp) => {
@@ -277,39 +189,3 @@ t.test('requests through the phone are answered to the asking app only; with no 
   t.match(failed, { success: false, error: /not connected/ })
 })
 
-t.test('two devices of one user settle: the holder keeps the session, the other is refused 409 SESSION_IN_USE', async t => {
-  const { server } = await world(t, [], { takeoverLimit: 3, takeoverWindowMs: 30_000, takeoverCooldownMs: 60_000 })
-  const a = await phone(t, server, 'twins@example.com')
-  const b = await phone(t, server, 'twins@example.com')
-  const replaced = (): number => server.app.sessions.get('twins@example.com')?.recentEvents().filter(e => e.event === 'session.replaced').length ?? 0
-  await eventually(() => [a, b].some(p => p.refusals.some(r => r.status === 409)), 'one device refused', 10_000)
-  const settled = replaced()
-  t.equal(settled, 3, 'settled at the third takeover')
-  await delay(2000)
-  t.equal(replaced(), settled, 'no takeover since')
-  const refused = [a, b].find(p => p.refusals.length > 0)
-  t.match(refused?.refusals.at(-1), { status: 409, body: { code: 'SESSION_IN_USE' } })
-  t.ok((refused?.refusals.length ?? 0) >= 3, 'it keeps retrying every interval, and keeps being refused')
-  const holder = [a, b].find(p => p !== refused)
-  t.ok(holder?.isOpen, 'the holder stays connected')
-  const events = server.app.sessions.get('twins@example.com')?.recentEvents() ?? []
-  t.ok(events.some(e => e.event === 'session.contested'), 'visible in the session\'s events')
-  const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text()
-  t.match(metrics, /tether_takeover_cooldowns_total 1/)
-  t.match(metrics, /tether_takeovers_refused_total [1-9]/)
-})
-
-t.test('an admin block: the session ends, the phone is refused 403 for the block, and comes back after it', async t => {
-  const { server } = await world(t, [])
-  const p = await phone(t, server, 'blocked@example.com')
-  t.equal((await admin(server, 'DELETE', '/sessions/blocked@example.com?blockSeconds=2')).statusCode, 204)
-  await eventually(() => p.closes.some(c => c.code === 4002), 'closed by the admin')
-  await eventually(() => p.refusals.some(r => r.status === 403), 'refused while blocked', 3000)
-  t.match(p.refusals[0], { status: 403, body: { code: 'USER_BLOCKED' } })
-  t.match(await p.request('GET', '/api/client/apps'), { status: 403, body: { error: 'USER_BLOCKED' } })
-  t.equal(server.app.sessions.get('blocked@example.com'), undefined, 'no session while blocked')
-  await p.waitForAcks(2, 6000)
-  t.ok(server.app.sessions.get('blocked@example.com')?.isLive, 'back after the block')
-  t.equal((await admin(server, 'DELETE', '/sessions/nobody@example.com')).statusCode, 404, 'a plain DELETE keeps its meaning')
-  t.equal((await admin(server, 'DELETE', '/sessions/nobody@example.com?blockSeconds=60')).statusCode, 204, 'a user with no session can be blocked')
-})
