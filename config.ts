@@ -57,6 +57,7 @@ export const EnvSchema = Type.Object({
   TAKEOVER_WINDOW_MS: Ms(30_000),
   TAKEOVER_COOLDOWN_MS: Ms(300_000),
   DEVICE_STATE_PER_SECOND: Type.Integer({ minimum: 1, default: 10 }),
+  LC3_DECODE_THREAD: Type.Union([Type.Literal('worker'), Type.Literal('main')], { default: 'worker' }),
   LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
     Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
@@ -140,6 +141,8 @@ export interface Config {
   takeoverCooldownMs: number
   /** POST /api/client/device/state calls per user per second, then 429. */
   deviceStatePerSecond: number
+  /** Where the phone's LC3 is decoded: one worker thread for the node, or the main thread. */
+  lc3DecodeThread: 'worker' | 'main'
   logLevel: Env['LOG_LEVEL']
 }
 
@@ -226,6 +229,7 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     takeoverWindowMs: parsed.TAKEOVER_WINDOW_MS,
     takeoverCooldownMs: parsed.TAKEOVER_COOLDOWN_MS,
     deviceStatePerSecond: parsed.DEVICE_STATE_PER_SECOND,
+    lc3DecodeThread: parsed.LC3_DECODE_THREAD,
     logLevel: parsed.LOG_LEVEL
   }
 }

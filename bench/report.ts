@@ -7,6 +7,7 @@ import { describeMachine, type MachineInfo } from './machine.js'
 import { fmtMs } from './stats.js'
 import type { ClusterResult } from './cluster-suite.js'
 import type { Lc3BenchResult } from './lc3-decode.js'
+import { formatPhoneStream, type StreamFigures } from './phone-stream.js'
 import type { BenchOptions, CapacityResult, MainResult } from './suites.js'
 
 export interface BenchResults {
@@ -23,6 +24,8 @@ export interface BenchResults {
   cluster: ClusterResult
   /** LC3 decoding figures (bench/lc3-decode.ts), measured in the bench process after the servers are gone. */
   lc3: Lc3BenchResult | null
+  /** Phones streaming LC3 through a server while another session pings (bench/phone-stream.ts). */
+  phoneStream: StreamFigures[] | null
 }
 
 type Verdict = 'met' | 'NOT met' | ''
@@ -213,7 +216,11 @@ export function resultsSection (results: BenchResults): string {
     '',
     formatTable(buildRows(results)),
     formatNotes(results),
-    ...(results.lc3 === null ? [] : [formatLc3Section(results.lc3)])
+    ...(results.lc3 === null ? [] : [formatLc3Section(results.lc3)]),
+    ...(results.phoneStream === null ? [] : [
+      '', `### Phones streaming LC3 through the server (bench/phone-stream.ts, ${results.phoneStream[1]?.phones ?? 0} phones)`, '',
+      formatPhoneStream(results.phoneStream), ''
+    ])
   ].join('\n')
 }
 

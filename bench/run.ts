@@ -18,6 +18,7 @@ import { appendResults, buildRows, formatLc3Section, formatNotes, formatTable, t
 import { raiseLimitScript } from './server-process.js'
 import { clusterSuite } from './cluster-suite.js'
 import { lc3DecodeBench } from './lc3-decode.js'
+import { formatPhoneStream, phoneStreamBench } from './phone-stream.js'
 import { capacitySuite, mainSuite, type BenchContext, type BenchOptions, type TargetName } from './suites.js'
 import { createTokenSigner } from './tokens.js'
 
@@ -38,6 +39,7 @@ const USAGE = `usage: npm run bench -- [options]
                       (summarise one with: node dist/bench/profile-summary.js <file>)
   --cluster           also measure two Tether nodes sharing Redis (needs REDIS_URL support)
   --redis-url URL     Redis for --cluster (default: start redis-server on a free port)
+  --streaming-phones N  phones streaming LC3 while another session's ping is timed; 0 skips (default 200)
   --no-write          print the table only; do not append to bench/RESULTS.md`
 
 class UsageError extends Error {
@@ -45,7 +47,7 @@ class UsageError extends Error {
   constructor (message: string, readonly help = false) { super(message) }
 }
 
-interface RunOptions extends BenchOptions { only: TargetName[], write: boolean, rounds: number }
+interface RunOptions extends BenchOptions { only: TargetName[], write: boolean, rounds: number, streamingPhones: number }
 
 function int (value: string | undefined, name: string, fallback: number, min: number): number {
   if (value === undefined) return fallback
@@ -75,6 +77,7 @@ function parseOptions (argv: string[]): RunOptions {
       cluster: { type: 'boolean' },
       'redis-url': { type: 'string' },
       'no-write': { type: 'boolean' },
+      'streaming-phones': { type: 'string' },
       help: { type: 'boolean' }
     }
   })
@@ -99,7 +102,8 @@ function parseOptions (argv: string[]): RunOptions {
     redisUrl: values['redis-url'] ?? null,
     only: only === undefined ? ['tether', 'baseline'] : [only],
     write: values['no-write'] !== true,
-    rounds: int(values.rounds, 'rounds', 3, 1)
+    rounds: int(values.rounds, 'rounds', 3, 1),
+    streamingPhones: int(values['streaming-phones'], 'streaming-phones', 200, 0)
   }
 }
 
@@ -186,7 +190,8 @@ async function main (): Promise<void> {
     main: { tether: [], baseline: [] },
     capacity: { tether: null, baseline: null },
     cluster: { note: 'n/a (not run)' },
-    lc3: null
+    lc3: null,
+    phoneStream: null
   }
   try {
     // Rounds alternate the servers, so a burst of other work on the machine hits both alike.
@@ -202,10 +207,13 @@ async function main (): Promise<void> {
   }
   // With the servers gone: the event-loop figures are this process's own.
   results.lc3 = await lc3DecodeBench({}, line => progress(line))
+  // Then a server of its own again, with phones streaming LC3 to apps.
+  if (options.streamingPhones > 0) results.phoneStream = await phoneStreamBench({ phones: options.streamingPhones, seconds: 10 })
   results.elapsedMs = performance.now() - started
   results.load.end = loadavg()[0] ?? Number.NaN
   if (process.stderr.isTTY) process.stderr.write('\n')
   process.stdout.write(`\n${formatTable(buildRows(results))}\n${formatNotes(results)}\n${formatLc3Section(results.lc3)}`)
+  if (results.phoneStream !== null) process.stdout.write(`\n${formatPhoneStream(results.phoneStream)}\n`)
   if (options.profileDir !== null) process.stdout.write(`\nCPU profiles, one per server and phase: bench/profiles/\n`)
   if (options.write) {
     const file = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url))

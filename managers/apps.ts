@@ -27,16 +27,10 @@ export function appManagers (service: AppsService): ManagerFactory {
     const subscriptions = new SubscriptionManager(service)
     const microphone = new MicrophoneManager(session, subscriptions, config)
     const phone = new PhoneRelayManager(session, subscriptions, relayOptions)
-    let device: DeviceStateManager | null = null
-    const display = new DisplayManager(session, { ...displayOptions, glassesConnected: () => device?.glassesConnected !== false })
+    const display = new DisplayManager(session, displayOptions)
     const apps = new AppManager(session, service, subscriptions, display, phone)
     subscriptions.outlet = apps
-    device = new DeviceStateManager(apps)
-    device.onGlassesConnection(connected => {
-      if (!connected) return
-      microphone.glassesConnected()
-      display.glassesConnected()
-    })
+    const device = new DeviceStateManager(apps, [microphone, display])
     const audio = new AudioManager(session, subscriptions, apps, service.decoding, service.directory, microphone)
     // Dispatch order: apps own start/stop, the phone relay owns answers to app requests,
     // transcripts their own type, and the subscription relay every other relayable message.

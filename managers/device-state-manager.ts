@@ -10,8 +10,8 @@ import type { Manager } from '../sessions/manager.js'
 /** The keys whose change is news; anything else the phone adds is kept and relayed too. */
 export type DeviceState = Record<string, unknown>
 
-/** Told when the glasses' connection to the phone changes. */
-export type GlassesConnectionListener = (connected: boolean) => void
+/** A manager told when the glasses' connection to the phone changes. */
+export interface GlassesConnectionFollower { glassesConnection: (connected: boolean) => void }
 
 /** Where device state updates go: every app socket of the session. */
 export interface AppBroadcast { broadcast: (message: { type: string, [key: string]: unknown }) => void }
@@ -27,30 +27,29 @@ function connectedIn (changed: DeviceState): boolean | undefined {
 
 export class DeviceStateManager implements Manager {
   readonly name = 'device'
-  private readonly state: DeviceState = {}
+  /** Made at the first report: most sessions' phones report, but a bench fleet does not. */
+  private state: DeviceState | null = null
   /** Unknown until the phone first reports: displays are not held for a phone that never says. */
   private connected: boolean | null = null
   private updates = 0
-  private readonly listeners: GlassesConnectionListener[] = []
 
-  constructor (private readonly apps: AppBroadcast) {}
+  constructor (private readonly apps: AppBroadcast, private readonly followers: readonly GlassesConnectionFollower[]) {}
 
   /** False only once the phone said the glasses are not connected. */
   get glassesConnected (): boolean { return this.connected !== false }
 
-  onGlassesConnection (listener: GlassesConnectionListener): void { this.listeners.push(listener) }
-
   /** Apply a report: keep the keys whose value changed, tell the apps, and say what is known now. */
   apply (report: DeviceState, phoneConnected: boolean): AppliedState {
+    const state = this.state ??= {}
     const changed: DeviceState = {}
     for (const [key, value] of Object.entries(report)) {
-      if (value === undefined || Object.is(this.state[key], value)) continue
-      this.state[key] = value
+      if (value === undefined || Object.is(state[key], value)) continue
+      state[key] = value
       changed[key] = value
     }
     const connected = connectedIn(changed)
     if (connected !== undefined && !('connected' in changed)) {
-      this.state.connected = connected
+      state.connected = connected
       changed.connected = connected
     }
     if (Object.keys(changed).length > 0) {
@@ -59,12 +58,12 @@ export class DeviceStateManager implements Manager {
     }
     if (connected !== undefined && connected !== this.connected) {
       this.connected = connected
-      for (const listener of this.listeners) listener(connected)
+      for (const follower of this.followers) follower.glassesConnection(connected)
     }
     return {
       isGlassesConnected: this.glassesConnected,
       isPhoneConnected: phoneConnected,
-      modelName: typeof this.state.modelName === 'string' ? this.state.modelName : null
+      modelName: typeof state.modelName === 'string' ? state.modelName : null
     }
   }
 
@@ -73,6 +72,6 @@ export class DeviceStateManager implements Manager {
   }
 
   dispose (): void {
-    this.listeners.length = 0
+    this.state = null
   }
 }

@@ -14,6 +14,7 @@ import type { AppDisplayEvent } from '../protocol/app-messages.js'
 import { LazyMap } from '../sessions/lazy-map.js'
 import type { AttachContext, Manager, SessionContext } from '../sessions/manager.js'
 import { Resources } from '../sessions/resources.js'
+import type { GlassesConnectionFollower } from './device-state-manager.js'
 
 interface DisplayMessage {
   [key: string]: unknown
@@ -44,14 +45,12 @@ export interface DisplayOptions {
   intervalMs: number
   /** True for the system dashboard app: the only one whose `dashboard` layouts stay there. */
   isSystemDashboard: (packageName: string) => boolean
-  /** False while the phone says the glasses are not connected. */
-  glassesConnected: () => boolean
 }
 
 const MAIN = 'main'
 const DASHBOARD = 'dashboard'
 
-export class DisplayManager implements Manager {
+export class DisplayManager implements Manager, GlassesConnectionFollower {
   readonly name = 'display'
   // Lazy: most sessions never show a layout.
   private readonly views = new LazyMap<string, ViewState>()
@@ -60,6 +59,8 @@ export class DisplayManager implements Manager {
   private sent = 0
   private resent = 0
   private expired = 0
+  /** True while the phone says the glasses are not connected: nothing is sent then. */
+  private glassesAway = false
 
   constructor (private readonly session: SessionContext, private readonly options: DisplayOptions) {}
 
@@ -89,8 +90,10 @@ export class DisplayManager implements Manager {
     }
   }
 
-  /** The glasses are connected again: every view whose top changed meanwhile goes out. */
-  glassesConnected (): void {
+  /** The glasses came or went; when they come, every view whose top changed meanwhile goes out. */
+  glassesConnection (connected: boolean): void {
+    this.glassesAway = !connected
+    if (!connected) return
     for (const [view, state] of this.views) if (state.dirty) this.deliver(view, state)
   }
 
@@ -139,7 +142,7 @@ export class DisplayManager implements Manager {
   private deliver (view: string, state: ViewState): void {
     state.dirty = true
     if (state.cancelThrottle !== null) return
-    if (!this.options.glassesConnected()) return
+    if (this.glassesAway) return
     const wait = state.sentAt + this.options.intervalMs - Date.now()
     if (wait > 0) {
       state.cancelThrottle = this.res.timeout(() => {

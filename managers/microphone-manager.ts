@@ -11,10 +11,11 @@
  * - at once (within the spacing) when audio arrives that no app needs.
  * Messages are at least MIC_MIN_INTERVAL_MS apart; the latest state wins.
  */
-import type { Manager, SessionContext } from '../sessions/manager.js'
+import type { AttachContext, Manager, SessionContext } from '../sessions/manager.js'
 import { Resources } from '../sessions/resources.js'
 import { AUDIO_STREAM } from './streams.js'
-import type { SubscriptionManager } from './subscription-manager.js'
+import type { GlassesConnectionFollower } from './device-state-manager.js'
+import type { SubscriptionManager, SubscriptionWatcher } from './subscription-manager.js'
 
 /** What the phone is asked to produce: LC3 audio up the socket, and/or its own transcripts. */
 export type RequiredData = 'pcm' | 'transcription'
@@ -59,7 +60,7 @@ export function requiredBy (keys: Iterable<string>): MicrophoneState {
 const same = (a: MicrophoneState, b: MicrophoneState): boolean =>
   a.bypassVad === b.bypassVad && a.requiredData.join() === b.requiredData.join()
 
-export class MicrophoneManager implements Manager {
+export class MicrophoneManager implements Manager, SubscriptionWatcher, GlassesConnectionFollower {
   readonly name = 'microphone'
   /** The state the apps need, as of the last debounce. */
   private wanted: MicrophoneState = OFF
@@ -78,19 +79,26 @@ export class MicrophoneManager implements Manager {
     private readonly subscriptions: SubscriptionManager,
     private readonly timings: MicrophoneTimings
   ) {
-    subscriptions.watch(() => this.appsChanged())
+    subscriptions.watch(this)
   }
 
   /** True while some app needs audio from the phone. */
   get wantsAudio (): boolean { return this.wanted.requiredData.includes('pcm') }
 
-  /** Every attach, a new session's first included: its phone may still be streaming for the session before. */
-  onAttach (): void {
+  /**
+   * Every attach to an existing session (a resume, a takeover, a session moved here): the phone
+   * may still be streaming from before. A new session with nothing to ask says nothing yet; audio
+   * that nobody needs gets it told "off" then.
+   */
+  onAttach (ctx: AttachContext): void {
+    if (!ctx.reconnection && this.told === null && this.wanted.requiredData.length === 0) return
     this.res.timeout(() => this.sendNow(), AFTER_ATTACH_MS)
   }
 
   /** The glasses became connected to the phone: it needs to hear the state again. */
-  glassesConnected (): void { this.sendSoon() }
+  glassesConnection (connected: boolean): void {
+    if (connected) this.sendSoon()
+  }
 
   /** Audio arrived that no app needs: tell the phone to stop, as soon as the spacing allows. */
   unwantedAudio (): void {
@@ -113,7 +121,7 @@ export class MicrophoneManager implements Manager {
     this.res.dispose()
   }
 
-  private appsChanged (): void {
+  subscriptionsChanged (): void {
     this.cancelDebounce?.()
     this.cancelDebounce = this.res.timeout(() => {
       this.cancelDebounce = null

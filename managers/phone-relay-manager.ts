@@ -14,7 +14,7 @@ import type { GlassesMessage } from '../protocol/glasses-messages.js'
 import type { AttachContext, Manager, SessionContext } from '../sessions/manager.js'
 import { LazyMap } from '../sessions/lazy-map.js'
 import { streamKey } from './streams.js'
-import type { AppOutlet, SubscriptionManager } from './subscription-manager.js'
+import type { AppOutlet, SubscriptionManager, SubscriptionWatcher } from './subscription-manager.js'
 
 /** Location tiers, coarsest first; the session asks the phone for the finest any app wants. */
 export const LOCATION_TIERS = [
@@ -67,21 +67,24 @@ export interface PhoneRelayOptions {
   appEntry: (packageName: string) => AppEntry | undefined
 }
 
-export class PhoneRelayManager implements Manager {
+export class PhoneRelayManager implements Manager, SubscriptionWatcher {
   readonly name = 'phone'
   /** request id -> the app that asked (audio, LED, photo) or polled (location correlation id). */
   private readonly pending = new LazyMap<string, string>()
   private fix: (LocationFix & { at: number }) | null = null
   private events: CalendarEvent[] | null = null
   private tier: LocationTier = 'reduced'
-  private readonly counts = { toPhone: 0, answered: 0, failedAtOnce: 0, fromRest: 0 }
+  private toPhoneCount = 0
+  private answeredCount = 0
+  private failedAtOnceCount = 0
+  private fromRestCount = 0
 
   constructor (
     private readonly session: SessionContext & { readonly phoneConnected: boolean },
     private readonly subscriptions: SubscriptionManager,
     private readonly options: PhoneRelayOptions
   ) {
-    subscriptions.watch((packageName, added) => this.subscribed(packageName, added))
+    subscriptions.watch(this)
   }
 
   /** The app sockets, through the subscription table's outlet (wired after this manager is built). */
@@ -148,7 +151,7 @@ export class PhoneRelayManager implements Manager {
     const fix = fixOf(isObject(body.location) ? body.location : body)
     if (fix === null) return false
     this.fix = { ...fix, at: Date.now() }
-    this.counts.fromRest += 1
+    this.fromRestCount += 1
     this.subscriptions.relay(LOCATION_STREAMS, { type: 'location_update', ...fix }, 'location_update')
     return true
   }
@@ -162,14 +165,14 @@ export class PhoneRelayManager implements Manager {
     const byId = new Map((this.events ?? []).map(e => [e.eventId, e]))
     for (const event of converted) byId.set(event.eventId, event)
     this.events = [...byId.values()].sort((a, b) => a.dtStart.localeCompare(b.dtStart)).slice(0, MAX_EVENTS)
-    this.counts.fromRest += 1
+    this.fromRestCount += 1
     for (const event of converted) this.subscriptions.relay(['calendar_event'], event)
     return converted.length
   }
 
   /** Notifications and their dismissals, relayed to their subscribers as given. */
   notification (type: 'phone_notification' | 'phone_notification_dismissed', data: Json): void {
-    this.counts.fromRest += 1
+    this.fromRestCount += 1
     this.subscriptions.relay([type], { type, ...data })
   }
 
@@ -184,7 +187,10 @@ export class PhoneRelayManager implements Manager {
 
   snapshot (): unknown {
     return {
-      ...this.counts,
+      toPhone: this.toPhoneCount,
+      answered: this.answeredCount,
+      failedAtOnce: this.failedAtOnceCount,
+      fromRest: this.fromRestCount,
       pending: this.pending.size,
       tier: this.tier,
       lastFix: this.fix === null ? null : { lat: this.fix.lat, lng: this.fix.lng, accuracy: this.fix.accuracy, at: new Date(this.fix.at).toISOString() },
@@ -239,7 +245,7 @@ export class PhoneRelayManager implements Manager {
       return true
     }
     if (!this.session.phoneConnected) {
-      this.counts.failedAtOnce += 1
+      this.failedAtOnceCount += 1
       this.outlet.sendData(packageName, 'location_update', { type: 'location_update', correlationId, error: NOT_CONNECTED })
       return true
     }
@@ -272,12 +278,12 @@ export class PhoneRelayManager implements Manager {
   }
 
   private failAtOnce (packageName: string, answer: AppRequest): void {
-    this.counts.failedAtOnce += 1
+    this.failedAtOnceCount += 1
     this.outlet.sendMessage(packageName, answer)
   }
 
   private toPhone (message: AppRequest): void {
-    this.counts.toPhone += 1
+    this.toPhoneCount += 1
     this.session.send({ ...message, sessionId: this.session.userId, timestamp: new Date().toISOString() })
   }
 
@@ -293,7 +299,7 @@ export class PhoneRelayManager implements Manager {
     const packageName = this.pending.get(requestId)
     if (packageName !== undefined) {
       this.pending.delete(requestId)
-      this.counts.answered += 1
+      this.answeredCount += 1
     }
     return packageName
   }
@@ -305,7 +311,7 @@ export class PhoneRelayManager implements Manager {
     return isTier(rate) ? rate : 'reduced'
   }
 
-  private subscribed (packageName: string, added: readonly string[]): void {
+  subscriptionsChanged (packageName: string, added: readonly string[]): void {
     const finest = this.finestTier()
     if (finest !== this.tier) {
       this.tier = finest

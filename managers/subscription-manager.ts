@@ -25,7 +25,7 @@ export interface AppOutlet {
 export interface RelayCounter { countRelayed: (stream: string) => void }
 
 /** Told after an app's subscriptions changed, with the streams (as the app wrote them) it newly holds. */
-export type SubscriptionListener = (packageName: string, added: readonly string[]) => void
+export interface SubscriptionWatcher { subscriptionsChanged: (packageName: string, added: readonly string[]) => void }
 
 /** Before the app manager is wired in: nothing to deliver to. */
 const NO_OUTLET: AppOutlet = { sendData: () => false, sendAudio: () => {}, sendMessage: () => false }
@@ -45,15 +45,15 @@ export class SubscriptionManager implements Manager {
    */
   outlet: AppOutlet = NO_OUTLET
 
-  /** The managers that follow subscriptions (microphone, phone relays); few, and wired once per session. */
-  private readonly listeners: SubscriptionListener[] = []
+  /** The managers that follow subscriptions (microphone, phone relays), wired once per session: no closures. */
+  private readonly watchers: SubscriptionWatcher[] = []
   /** The `rate` each app gave per stream, for the streams subscribed as `{stream, rate}`. */
   private readonly rates = new LazyMap<string, ReadonlyMap<string, string>>()
 
   constructor (private readonly counter: RelayCounter = { countRelayed: () => {} }) {}
 
   /** Follow every change of any app's subscriptions. */
-  watch (listener: SubscriptionListener): void { this.listeners.push(listener) }
+  watch (watcher: SubscriptionWatcher): void { this.watchers.push(watcher) }
 
   /** Replace an app's subscriptions; returns the list kept. */
   set (packageName: string, items: readonly SubscriptionItem[]): string[] {
@@ -142,7 +142,7 @@ export class SubscriptionManager implements Manager {
   }
 
   private changed (packageName: string, added: readonly string[]): void {
-    for (const listener of this.listeners) listener(packageName, added)
+    for (const watcher of this.watchers) watcher.subscriptionsChanged(packageName, added)
   }
 
   private removeFromIndex (packageName: string): void {

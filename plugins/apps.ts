@@ -19,7 +19,10 @@ export default fp<{ config: Config, directory?: SessionDirectory }>(async functi
   if (config.publicUrl === null && (config.host === '0.0.0.0' || config.host === '::')) {
     fastify.log.warn('PUBLIC_URL is not set while listening on all interfaces: apps are told to connect to 127.0.0.1')
   }
-  const decoding = createLc3Decoding({ onError: error => { fastify.log.error({ err: error }, 'LC3 decoding failed') } })
+  const decoding = createLc3Decoding({
+    thread: config.lc3DecodeThread,
+    onError: error => { fastify.log.error({ err: error }, 'LC3 decoding failed') }
+  })
   fastify.addHook('onClose', async () => { await decoding.close() })
   const service = new AppsService(fastify.appsCatalogue, directory ?? new MemorySessionDirectory(), config, fastify.log, publicUrl, decoding)
   fastify.decorate('apps', service)

@@ -57,9 +57,12 @@ export default (async function glassesWsRoutes (fastify, { config }) {
     request.endAttach = end
     try {
       await admit(request, reply, userId)
-    } finally {
-      if (reply.sent) end()
+    } catch (error) {
+      end()
+      throw error
     }
+    // Refused: no socket is coming.
+    if (reply.sent) end()
   }
 
   /** The per-user checks: connect rate, an admin's block, a takeover cool-down, then (cluster) the claim. */

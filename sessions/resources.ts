@@ -20,8 +20,8 @@ export class Resources {
   /** A one-shot timer; returns a function that cancels it. */
   timeout (fn: () => void, ms: number): Release {
     if (this.disposed) return noop
-    const release = (): void => { clearTimeout(handle); this.releases?.delete(release) }
-    const handle = setTimeout(() => { this.releases?.delete(release); fn() }, ms)
+    const release = (): void => { clearTimeout(handle); this.untrack(release) }
+    const handle = setTimeout(() => { this.untrack(release); fn() }, ms)
     this.track(release)
     return release
   }
@@ -30,7 +30,7 @@ export class Resources {
   interval (fn: () => void, ms: number): Release {
     if (this.disposed) return noop
     const handle = setInterval(fn, ms)
-    const release = (): void => { clearInterval(handle); this.releases?.delete(release) }
+    const release = (): void => { clearInterval(handle); this.untrack(release) }
     this.track(release)
     return release
   }
@@ -40,7 +40,7 @@ export class Resources {
   listen (emitter: EventEmitter, event: string, fn: (...args: any[]) => void): Release {
     if (this.disposed) return noop
     emitter.on(event, fn)
-    const release = (): void => { emitter.off(event, fn); this.releases?.delete(release) }
+    const release = (): void => { emitter.off(event, fn); this.untrack(release) }
     this.track(release)
     return release
   }
@@ -48,7 +48,7 @@ export class Resources {
   /** Any other clean-up, run on release. */
   add (cleanup: () => void): Release {
     if (this.disposed) { cleanup(); return noop }
-    const release = (): void => { this.releases?.delete(release); cleanup() }
+    const release = (): void => { this.untrack(release); cleanup() }
     this.track(release)
     return release
   }
@@ -60,7 +60,13 @@ export class Resources {
       try { release() } catch { /* a clean-up that throws must not stop the others */ }
     }
     // Let the empty table go (a session in grace keeps its trackers for minutes).
-    if (this.releases.size === 0) this.releases = null
+    if (this.releases?.size === 0) this.releases = null
+  }
+
+  /** Forget one resource; an emptied table is let go (sessions keep their trackers for hours). */
+  private untrack (release: Release): void {
+    this.releases?.delete(release)
+    if (this.releases?.size === 0) this.releases = null
   }
 
   private track (release: Release): void {

@@ -15,7 +15,8 @@ t.test('microphone: on when an app takes audio or transcripts, off after the hol
   ])
   const [ears, scribe] = sdk as [RunningApp, RunningApp]
   const p = await phone(t, server, 'mic@example.com', { lc3: { frames: lc3Frames(20), frameSizeBytes: 20 } })
-  await eventually(() => p.messages('microphone_state_change').length >= 1, 'the state after attach')
+  // The phone's first device state says the glasses are connected: the microphone state follows.
+  await eventually(() => p.messages('microphone_state_change').length >= 1, 'the state once the glasses are connected')
   t.same(p.micState.requiredData, [], 'off until an app needs it')
 
   await p.startApp(scribe.packageName)

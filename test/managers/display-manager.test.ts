@@ -6,16 +6,14 @@ import { FakeSession } from './fake-session.js'
 
 function setup (t: Teardown, intervalMs = 100) {
   const session = new FakeSession()
-  let glasses = true
   const display = new DisplayManager(session, {
     intervalMs,
-    isSystemDashboard: packageName => packageName === 'system.dashboard',
-    glassesConnected: () => glasses
+    isSystemDashboard: packageName => packageName === 'system.dashboard'
   })
   t.teardown(() => display.dispose())
   const shown = (): Array<{ packageName: unknown, view: unknown, text: unknown }> => session.of('display_event')
     .map(m => ({ packageName: m.packageName, view: m.view, text: (m.layout as { text?: unknown }).text }))
-  return { session, display, shown, setGlasses: (connected: boolean) => { glasses = connected } }
+  return { session, display, shown }
 }
 
 const wall = (text: string, extra: Record<string, unknown> = {}) =>
@@ -59,14 +57,13 @@ t.test('durationMs: when it passes, the layout below comes back, then the view i
 })
 
 t.test('held while the glasses are not connected; the latest goes out when they connect', async t => {
-  const { display, shown, setGlasses } = setup(t)
-  setGlasses(false)
+  const { display, shown } = setup(t)
+  display.glassesConnection(false)
   display.show('com.a', wall('1'))
   display.show('com.a', wall('2'))
   await delay(150)
   t.same(shown(), [], 'nothing sent to glasses that are away')
-  setGlasses(true)
-  display.glassesConnected()
+  display.glassesConnection(true)
   t.same(shown().map(s => s.text), ['2'])
 })
 

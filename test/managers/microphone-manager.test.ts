@@ -76,10 +76,13 @@ t.test('re-sent every refresh interval while on, and not while off', async t => 
   t.equal(states().length, count, 'no refresh of "off"')
 })
 
-t.test('every attach re-sends the state shortly after, also when off', async t => {
+t.test('every attach to an existing session re-sends the state shortly after, also when off; a new session says nothing', async t => {
   const { mic, states } = setup(t)
-  mic.onAttach()
-  await eventually(() => states().length === 1, 'sent after attach')
+  mic.onAttach({ reconnection: false, connection: null as never })
+  await delay(150)
+  t.same(states(), [], 'a new session with nothing to ask')
+  mic.onAttach({ reconnection: true, connection: null as never })
+  await eventually(() => states().length === 1, 'sent after a resume')
   t.same(states()[0], { requiredData: [], bypassVad: false })
 })
 
@@ -88,7 +91,7 @@ t.test('the glasses connecting re-sends the state', async t => {
   subscriptions.set('com.a', ['audio_chunk'])
   await eventually(() => states().length === 1, 'on')
   await delay(120)
-  mic.glassesConnected()
+  mic.glassesConnection(true)
   await eventually(() => states().length === 2, 're-sent')
 })
 
@@ -111,7 +114,7 @@ t.test('a detached phone hears nothing; the next attach brings it up to date', a
   await delay(60)
   t.same(states(), [])
   session.phoneConnected = true
-  mic.onAttach()
+  mic.onAttach({ reconnection: false, connection: null as never })
   await eventually(() => states().length === 1, 'after attach')
   t.same(states()[0], { requiredData: ['pcm'], bypassVad: true })
 })
