@@ -71,7 +71,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
       request.log.warn({ err: error }, 'websocket error')
       socket.terminate()
     },
-    // Shutdown (DESIGN "Shutdown"): dispose every session with `shutdown` (each closes its
+    // Shutdown (docs/ARCHITECTURE.md "Shutdown"): dispose every session with `shutdown` (each closes its
     // socket 1001), then close any socket that never reached a session.
     async preClose () {
       const left = await app.sessions.drain(config.shutdownTimeoutMs,
@@ -84,7 +84,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(openapiPlugin)
   // An upgrade aimed at a route that is not a WebSocket route is answered 404 before
   // anything upgrades (and before @fastify/websocket would log its raw URL).
-  // A draining node refuses every upgrade at once, before any other check (DESIGN "Shutdown").
+  // A draining node refuses every upgrade at once, before any other check (docs/ARCHITECTURE.md "Shutdown").
   app.addHook('onRequest', async (request, reply) => {
     if (!request.ws) return
     if (request.routeOptions.config.websocketRoute !== true) {

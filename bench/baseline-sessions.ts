@@ -27,7 +27,7 @@ export interface Identity {
 
 type State = 'active' | 'grace'
 
-/** Message types Tether accepts from glasses (PROTOCOL 1.4); anything else is UNKNOWN_TYPE. */
+/** Message types Tether accepts from glasses (docs/PROTOCOL.md 1.4); anything else is UNKNOWN_TYPE. */
 const KNOWN_TYPES = new Set([
   'connection_init', 'ping', 'pong', 'start_app', 'stop_app', 'button_press', 'head_position', 'touch_event', 'VAD',
   'local_transcription', 'glasses_battery_update', 'phone_battery_update', 'glasses_connection_state', 'location_update',
@@ -146,7 +146,7 @@ export class BaselineRegistry {
     return { sessions: page, more: false }
   }
 
-  /** PROTOCOL 3 `Summary`, the same fields Tether returns. */
+  /** docs/PROTOCOL.md 3 `Summary`, the same fields Tether returns. */
   summary (session: BaselineSession, now: number): Record<string, unknown> {
     return {
       userId: session.userId,

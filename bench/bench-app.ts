@@ -2,7 +2,7 @@
  * The one app the benchmark subscribes to audio with: an apps catalogue file
  * (APPS_FILE) naming it, and the HTTP server that receives its webhooks. Tether
  * POSTs `session_request` there on `start_app`; the relay phase then opens the
- * app's socket as the webhook asks (PROTOCOL 2).
+ * app's socket as the webhook asks (docs/PROTOCOL.md 2).
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'

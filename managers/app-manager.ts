@@ -1,5 +1,5 @@
 /**
- * The apps of one session (PROTOCOL 2): start by webhook, accept the app's
+ * The apps of one session (docs/PROTOCOL.md 2): start by webhook, accept the app's
  * socket, keep it through app-side drops (app grace), stop it, and end every
  * app when the session ends. Apps keep running while the glasses are away.
  *

@@ -1,5 +1,5 @@
 /**
- * Binary audio from the phone (docs/PHONE.md "Audio on the socket"): PCM16 LE
+ * Binary audio from the phone (docs/PROTOCOL.md 1.7): PCM16 LE
  * until the phone configures LC3, then N whole LC3 frames a message, decoded
  * by one stateful decoder per session. Apps subscribed to `audio_chunk` get
  * PCM, one binary message per phone message; a slow app loses chunks (counted)

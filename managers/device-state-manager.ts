@@ -1,6 +1,6 @@
 /**
  * The glasses' state as the phone reports it over REST (`POST
- * /api/client/device/state`, docs/PHONE.md "The REST API"): the full set at
+ * /api/client/device/state`, docs/PROTOCOL.md 4): the full set at
  * every socket open, then only the keys that changed. Changed keys go to every
  * app of the session as `device_state_update`; the glasses turning connected
  * re-sends the microphone state and releases displays held while they were not.

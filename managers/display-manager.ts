@@ -1,5 +1,5 @@
 /**
- * App layouts to the glasses (docs/PHONE.md "Display"). Per view (`main`,
+ * App layouts to the glasses (docs/PROTOCOL.md 1.9). Per view (`main`,
  * `dashboard`) the latest layout of each app is kept, newest on top:
  * - real glasses take about one display per 300 ms per view, so a view sends
  *   at most once per DISPLAY_INTERVAL_MS, and what goes out is the newest;

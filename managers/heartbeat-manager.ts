@@ -1,5 +1,5 @@
 /**
- * Connection health (PROTOCOL 1.3): a WebSocket ping every PING_INTERVAL_MS, and
+ * Connection health (docs/PROTOCOL.md 1.3): a WebSocket ping every PING_INTERVAL_MS, and
  * a silence check that terminates the socket once nothing has come in for
  * SILENCE_TIMEOUT_MS. Any inbound frame counts; the connection stamps it, so the
  * hot path costs one assignment and no timer reset. The timing comes from the

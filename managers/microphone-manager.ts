@@ -1,5 +1,5 @@
 /**
- * Tells the phone when to use its microphone (docs/PHONE.md "The microphone").
+ * Tells the phone when to use its microphone (docs/PROTOCOL.md 1.8).
  * The phone turns it on only when told, and keeps the last state across
  * reconnects, so the state is computed from what the session's apps subscribe
  * to and sent:

@@ -1,7 +1,7 @@
 /**
- * The session-scoped part of the phone's REST API (docs/PHONE.md "The REST
- * API"), as operations on one user session. The route validates and
- * authenticates; these run on the node that holds the session, called directly
+ * The session-scoped part of the phone's REST API (docs/PROTOCOL.md 4), as
+ * operations on one user session. The route validates and authenticates; these
+ * run on the node that holds the session, called directly
  * there or forwarded from another node of the cluster, so input and output are
  * plain JSON.
  */

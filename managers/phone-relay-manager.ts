@@ -1,6 +1,6 @@
 /**
  * What apps ask of the phone, and what the phone reports beside the socket
- * (docs/PHONE.md "Message vocabulary and relays"):
+ * (docs/PROTOCOL.md 1.4 and 2.8):
  * - app requests (play audio, LED, location tier and polls, photos, Wi-Fi
  *   setup) go to the phone in the phone's shapes; answers go back to the app
  *   that asked, matched by request id, and a request that expects an answer

@@ -1,5 +1,5 @@
 /**
- * Per-session accounting (SEED "Metrics Collection"): connected time, message
+ * Per-session accounting (the admin Summary's `data`, docs/PROTOCOL.md 3): connected time, message
  * and audio counts, transcripts. The session feeds it directly; it also follows
  * attach/detach like any manager to know when the glasses are connected.
  */

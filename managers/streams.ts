@@ -1,5 +1,5 @@
 /**
- * Stream names and how subscriptions match them (PROTOCOL 2.3). A subscription
+ * Stream names and how subscriptions match them (docs/PROTOCOL.md 2.3). A subscription
  * is kept as the app wrote it (that string is the `streamType` it receives); it
  * matches on a key: without any `?...` suffix, lower-cased, and with a bare
  * `transcription` meaning `transcription:en-us`.

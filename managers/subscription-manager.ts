@@ -1,5 +1,5 @@
 /**
- * Who gets which stream (PROTOCOL 2.3-2.4). Each app's list is replaced whole by
+ * Who gets which stream (docs/PROTOCOL.md 2.3-2.4). Each app's list is replaced whole by
  * its `subscription_update`; an index by stream key makes delivery a lookup.
  * Glasses events other than transcripts and audio are relayed from here.
  */

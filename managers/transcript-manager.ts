@@ -1,5 +1,5 @@
 /**
- * Local transcripts from the glasses (PROTOCOL 1.4): relayed to
+ * Local transcripts from the glasses (docs/PROTOCOL.md 1.4): relayed to
  * `transcription:<lang>` subscribers in the shape the SDK's onTranscription
  * handlers read. Counting lives in SessionMetrics.
  */

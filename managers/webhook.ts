@@ -1,5 +1,5 @@
 /**
- * POST a JSON webhook to an app (PROTOCOL 2.1): retried once on a network error
+ * POST a JSON webhook to an app (docs/PROTOCOL.md 2.1): retried once on a network error
  * or a 5xx, all attempts within one deadline, abortable when the session ends.
  */
 export interface WebhookResult { ok: boolean, status?: number, error?: string }

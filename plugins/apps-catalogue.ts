@@ -1,5 +1,5 @@
 /**
- * The apps catalogue (PROTOCOL 2): which third-party apps exist, where their
+ * The apps catalogue (docs/PROTOCOL.md 2): which third-party apps exist, where their
  * webhook is, and the sha256 of their API key. Read from APPS_FILE and validated
  * once at boot; a bad file stops the boot with an error naming the bad entry.
  */

@@ -1,5 +1,5 @@
 /**
- * Token checks for glasses and admins (PROTOCOL 1.1 and 3), on @fastify/jwt with
+ * Token checks for glasses and admins (docs/PROTOCOL.md 1.1 and 3), on @fastify/jwt with
  * HS256 pinned. Glasses are checked before the upgrade so a bad token is an HTTP
  * answer; admins get 401 for a missing or bad token and 403 for a non-admin.
  */

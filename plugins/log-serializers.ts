@@ -1,4 +1,4 @@
-/** Log serialisers: a token given in a query string never reaches the logs (PROTOCOL 1.1). */
+/** Log serialisers: a token given in a query string never reaches the logs (docs/PROTOCOL.md 1.1). */
 import type { FastifyRequest } from 'fastify'
 
 /** The request URL with the value of every `token` query parameter replaced. */

@@ -1,6 +1,6 @@
 /**
  * What every WebSocket upgrade passes before it is authenticated or upgraded
- * (PROTOCOL 1.1): the node is not draining, the client address is within
+ * (docs/PROTOCOL.md 1.1): the node is not draining, the client address is within
  * UPGRADE_RATE_LIMIT (counted before any token is verified), and a browser's
  * Origin is on ALLOWED_ORIGINS. Refusals are HTTP answers with the
  * `connection_error` body, counted in tether_upgrade_rejections_total.

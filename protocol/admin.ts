@@ -1,4 +1,4 @@
-/** Admin HTTP API shapes (PROTOCOL 3), as TypeBox schemas used for validation, serialisation and types. */
+/** Admin HTTP API shapes (docs/PROTOCOL.md 3), as TypeBox schemas used for validation, serialisation and types. */
 import { Type, type Static } from 'typebox'
 
 const IsoTime = Type.String({ format: 'date-time' })
@@ -73,7 +73,7 @@ export const HttpErrorSchema = Type.Object({
   message: Type.String()
 })
 
-/** The body of a refused glasses upgrade (PROTOCOL 1.1). */
+/** The body of a refused glasses upgrade (docs/PROTOCOL.md 1.1). */
 export const ConnectionErrorSchema = Type.Object({
   type: Type.Literal('connection_error'),
   code: Type.String(),

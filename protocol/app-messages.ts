@@ -1,5 +1,5 @@
 /**
- * Messages apps send on /app-ws (PROTOCOL 2), as TypeBox schemas. The message
+ * Messages apps send on /app-ws (docs/PROTOCOL.md 2), as TypeBox schemas. The message
  * names are those of the MentraOS app protocol, so the @mentra/sdk works unchanged.
  */
 import { Type, type Static, type TSchema } from 'typebox'

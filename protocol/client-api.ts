@@ -1,5 +1,5 @@
 /**
- * The phone's REST API (docs/PHONE.md "The REST API") as TypeBox schemas:
+ * The phone's REST API (docs/PROTOCOL.md 4) as TypeBox schemas:
  * request bodies as real phones send them (extra fields allowed), and answers
  * in the shapes the phone reads.
  */

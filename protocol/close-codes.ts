@@ -1,5 +1,5 @@
 /**
- * WebSocket close codes the server sends (PROTOCOL 1.6). One table so that the
+ * WebSocket close codes the server sends (docs/PROTOCOL.md 1.6). One table so that the
  * session, the routes, the README and the metrics all speak the same numbers.
  */
 export const CloseCode = {

@@ -1,7 +1,7 @@
-/** `code` values of `connection_error` (HTTP answers to a refused upgrade, PROTOCOL 1.1). */
+/** `code` values of `connection_error` (HTTP answers to a refused upgrade, docs/PROTOCOL.md 1.1). */
 export type ConnectionErrorCode =
   | 'NO_TOKEN' | 'INVALID_TOKEN' | 'RATE_LIMITED' | 'ORIGIN_NOT_ALLOWED' | 'SHUTTING_DOWN' | 'SESSION_MOVING'
   | 'DIRECTORY_UNAVAILABLE' | 'USER_BLOCKED' | 'SESSION_IN_USE'
 
-/** `code` values of `error` messages sent on an open glasses socket (PROTOCOL 1.4). */
+/** `code` values of `error` messages sent on an open glasses socket (docs/PROTOCOL.md 1.4). */
 export type MessageErrorCode = 'MALFORMED_MESSAGE' | 'UNKNOWN_TYPE' | 'INVALID_MESSAGE'

@@ -1,5 +1,5 @@
 /**
- * Messages the glasses send (PROTOCOL 1.4), as TypeBox schemas. Each schema is
+ * Messages the glasses send (docs/PROTOCOL.md 1.4), as TypeBox schemas. Each schema is
  * compiled once; `parseGlassesFrame` in `protocol/parse-frame.ts` uses them.
  * Extra fields are allowed everywhere: the protocol says unknown fields are ignored.
  */
@@ -52,7 +52,7 @@ export const GlassesMessageSchemas = {
     endTime: Type.Optional(Type.Number()),
     timestamp: Timestamp
   }),
-  // Answers to requests an app made through the phone (docs/PHONE.md "relays").
+  // Answers to requests an app made through the phone (docs/PROTOCOL.md 2.8).
   audio_play_response: Type.Object({
     type: Type.Literal('audio_play_response'),
     requestId: Type.String({ minLength: 1, maxLength: 256 }),
@@ -60,7 +60,7 @@ export const GlassesMessageSchemas = {
     timestamp: Timestamp
   }),
   rgb_led_control_response: bare('rgb_led_control_response'),
-  // Relayed as sent (PROTOCOL 1.4): Tether reads nothing but the type.
+  // Relayed as sent (docs/PROTOCOL.md 1.4): Tether reads nothing but the type.
   glasses_battery_update: bare('glasses_battery_update'),
   phone_battery_update: bare('phone_battery_update'),
   glasses_connection_state: bare('glasses_connection_state'),

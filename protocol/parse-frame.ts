@@ -1,6 +1,6 @@
 /**
  * Turn one inbound text frame into a validated glasses message, or a protocol
- * error (PROTOCOL 1.4). Validators are compiled once at module load.
+ * error (docs/PROTOCOL.md 1.4). Validators are compiled once at module load.
  */
 import { Compile, type Validator } from 'typebox/compile'
 import type { TSchema } from 'typebox'

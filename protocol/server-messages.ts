@@ -1,4 +1,4 @@
-/** Messages the server sends to the glasses (PROTOCOL 1.2, 1.3, 1.5). */
+/** Messages the server sends to the glasses (docs/PROTOCOL.md 1.2, 1.3, 1.5). */
 import type { MessageErrorCode } from './error-codes.js'
 
 /** The app-facing view of a session, carried by the ack and by `app_state_change`. */

@@ -1,5 +1,5 @@
 /**
- * `GET /app-ws` (PROTOCOL 2.2): a plain upgrade; the app's first message must be
+ * `GET /app-ws` (docs/PROTOCOL.md 2.2): a plain upgrade; the app's first message must be
  * its `tpa_connection_init`, checked in the documented order, within
  * APP_INIT_TIMEOUT_MS. An accepted socket is handed to its session's app manager.
  */
@@ -12,7 +12,7 @@ import { parseAppFrame } from '../protocol/parse-frame.js'
 import { AppConnection } from '../sessions/app-connection.js'
 import { releaseUpgrade } from './release-upgrade.js'
 
-/** `code` of `tpa_connection_error` (PROTOCOL 2.2). */
+/** `code` of `tpa_connection_error` (docs/PROTOCOL.md 2.2). */
 export type AppConnectionErrorCode = 'INVALID_API_KEY' | 'SESSION_NOT_FOUND' | 'APP_NOT_STARTED' | 'INVALID_INIT'
 
 const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fastify, { config }) {
@@ -25,7 +25,7 @@ const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fast
     connection.close(CloseCode.POLICY_VIOLATION, code)
   }
 
-  /** The checks of PROTOCOL 2.2, in its order. */
+  /** The checks of docs/PROTOCOL.md 2.2, in its order. */
   function admit (connection: AppConnection, init: AppConnectionInit): void {
     const slot = apps.slots.get(init.sessionId)
     if (apps.verifyKey(init.packageName, init.apiKey) === null) {

@@ -1,7 +1,7 @@
 /**
- * The REST API the MentraOS phone calls beside its socket (docs/PHONE.md "The
- * REST API"): the same token checks as `/glasses-ws`, a blocked user refused
- * 403, and every session-scoped call run on the user's session wherever it
+ * The REST API the MentraOS phone calls beside its socket (docs/PROTOCOL.md 4):
+ * the same token checks as `/glasses-ws`, a blocked user refused 403, and
+ * every session-scoped call run on the user's session wherever it
  * lives (`fastify.phoneApi`). Phones POST `Content-Type: application/json` with
  * no body: here an empty JSON body is `{}`.
  */
@@ -32,7 +32,7 @@ declare module 'fastify' {
 const errors = { 400: ClientErrorSchema, 401: ClientErrorSchema, 403: ClientErrorSchema, 503: ClientErrorSchema }
 const tags = ['phone']
 
-/** The frame sizes LC3 is configured with; anything else means 20 (docs/PHONE.md). */
+/** The frame sizes LC3 is configured with; anything else means 20 (docs/PROTOCOL.md). */
 const FRAME_SIZES = [20, 40, 60] as const
 
 /** The audio format a configure body asks for; null for a format other than lc3 or pcm. */

@@ -1,5 +1,5 @@
 /**
- * `GET /glasses-ws`: authenticate before the upgrade (PROTOCOL 1.1), then hand
+ * `GET /glasses-ws`: authenticate before the upgrade (docs/PROTOCOL.md 1.1), then hand
  * the socket to its user's session. Listeners are attached synchronously by
  * GlassesConnection; the session claim happens after, with early frames buffered.
  */
@@ -34,7 +34,7 @@ export default (async function glassesWsRoutes (fastify, { config }) {
 
   const guard = fastify.upgradeGuard
 
-  /** PROTOCOL 1.1: the address limit, the origin, the token (header, then query), then the per-user limit. */
+  /** docs/PROTOCOL.md 1.1: the address limit, the origin, the token (header, then query), then the per-user limit. */
   async function authenticateUpgrade (request: FastifyRequest<{ Querystring: { token?: string } }>,
     reply: FastifyReply): Promise<void> {
     // A plain GET (no upgrade) falls through to @fastify/websocket's 404.

@@ -1,4 +1,4 @@
-/** Liveness and readiness for load balancers and orchestrators (PROTOCOL 3). */
+/** Liveness and readiness for load balancers and orchestrators (docs/PROTOCOL.md 3). */
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 
 const Status = Type.Object({ status: Type.String(), reason: Type.Optional(Type.String()) })

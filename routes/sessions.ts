@@ -1,4 +1,4 @@
-/** The admin API (PROTOCOL 3): list, inspect and end sessions. Every route needs an admin token. */
+/** The admin API (docs/PROTOCOL.md 3): list, inspect and end sessions. Every route needs an admin token. */
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
   HttpErrorSchema, SessionDetailSchema, SessionListQuerySchema, SessionListSchema, UserIdParam

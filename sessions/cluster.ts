@@ -1,5 +1,5 @@
 /**
- * Cluster mode (DESIGN "Registry and directory"): one session per user across
+ * Cluster mode (docs/ARCHITECTURE.md "Cluster mode"): one session per user across
  * nodes, by leases in Redis. This node claims a user before taking its socket,
  * asks the owner to hand the session over when another node holds it, keeps its
  * leases fresh, drops copies it no longer owns, and answers other nodes'

@@ -1,5 +1,5 @@
 /**
- * The contract every manager keeps (DESIGN "Managers"). A manager is created by
+ * The contract every manager keeps (docs/ARCHITECTURE.md "Managers, and who talks to whom"). A manager is created by
  * its session, lives exactly as long as it, owns its resources, and talks to the
  * rest of the session only through `SessionContext`.
  */

@@ -9,7 +9,7 @@
 /** Failed starts in a row after which a running app is forgotten. */
 export const MAX_FAILED_STARTS = 3
 
-/** The phone's audio format (docs/PHONE.md "Audio on the socket"): 16 kHz mono either way. */
+/** The phone's audio format (docs/PROTOCOL.md 1.7): 16 kHz mono either way. */
 export type AudioFormat = { format: 'pcm' } | { format: 'lc3', frameSizeBytes: 20 | 40 | 60 }
 
 /** Settings the phone stores for its user (`POST /api/client/user/settings`): a flat JSON object. */

@@ -169,7 +169,7 @@ export class SessionRegistry {
 
   /**
    * May a new socket of this user be attached? Not while the session's live socket is in
-   * a takeover cool-down (two devices of one user replacing each other, docs/PHONE.md).
+   * a takeover cool-down (two devices of one user replacing each other, docs/PROTOCOL.md).
    */
   admission (userId: string): Admission {
     const session = this.get(userId)

@@ -1,4 +1,4 @@
-/** Admin views of a session (PROTOCOL 3 `Summary` and detail), built from the session itself. */
+/** Admin views of a session (docs/PROTOCOL.md 3 `Summary` and detail), built from the session itself. */
 import type { Summary } from '../protocol/admin.js'
 import type { LifecycleEvent } from './lifecycle.js'
 import type { UserSession } from './user-session.js'

@@ -63,7 +63,7 @@ export class SessionGoneError extends Error {
   override readonly name = 'SessionGoneError'
 }
 
-/** The close code the glasses get for each way a session can end (PROTOCOL 1.6). */
+/** The close code the glasses get for each way a session can end (docs/PROTOCOL.md 1.6). */
 const CLOSE_ON_DISPOSE: Record<DisposeReason, CloseCodeValue | null> = {
   grace_expired: null,
   manual: CloseCode.ADMIN_ENDED,
