@@ -6,7 +6,8 @@
 import sensible from '@fastify/sensible'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import websocket from '@fastify/websocket'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { STATUS_CODES } from 'node:http'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import type { DestinationStream } from 'pino'
 import type { Config } from './config.js'
 import appsCataloguePlugin from './plugins/apps-catalogue.js'
@@ -53,8 +54,25 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     trustProxy: config.trustProxy,
     // Long enough for any userId (254) so the schema, not the router, answers a bad one with 400.
     routerOptions: { maxParamLength: 512 },
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } }
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
+    // A malformed or over-long URL is answered without echoing it (it may be kilobytes of markup).
+    frameworkErrors (error, _request, reply: FastifyReply) {
+      const statusCode = error.statusCode ?? 400
+      void reply.code(statusCode).send({ statusCode, error: STATUS_CODES[statusCode], message: 'malformed or too long URL' })
+    }
   }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // No client input in an error: a route that does not exist is not named, and 5xx details stay in the log.
+  app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such route' }))
+  app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
+    const statusCode = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
+    if (statusCode >= 500) request.log.error({ err: error }, 'request failed')
+    return await reply.code(statusCode).send({
+      statusCode,
+      error: STATUS_CODES[statusCode] ?? 'Error',
+      message: statusCode >= 500 ? 'internal error' : error.message
+    })
+  })
 
   await app.register(sensible)
   await app.register(websocket, {

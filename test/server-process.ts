@@ -5,6 +5,12 @@ import { eventually, type Teardown } from './helper.js'
 
 const serverFile = fileURLToPath(new URL('../server.ts', import.meta.url))
 
+/**
+ * How long a node may take to listen: under the tests' TypeScript loader and coverage, on a loaded 2-core
+ * CI machine, a cold start has taken over 20 s.
+ */
+const SERVER_START_MS = 60_000
+
 export interface ServerProcess { child: ChildProcess, port: number, output: () => string }
 
 /** Start a node with this environment (on top of the test's own, less any secret) and wait until it listens. */
@@ -22,6 +28,6 @@ export async function startServerProcess (t: Teardown, env: Record<string, strin
   const port = await eventually(() => {
     const match = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output)
     return match === null ? undefined : Number(match[1])
-  }, 'server listening', 20_000)
+  }, 'server listening', SERVER_START_MS)
   return { child, port, output: () => output }
 }

@@ -95,6 +95,13 @@ t.test('the userId path parameter is validated', async t => {
   const script = await admin(server, 'GET', '/sessions/%3Cscript%3E')
   t.equal(script.statusCode, 400)
   t.notOk(script.body.includes('<script>'), 'not echoed')
+  // Past the router's limit, and on no route at all: answered without the path.
+  const tooLong = await admin(server, 'GET', `/sessions/${'<i>bold'.repeat(400)}`)
+  t.equal(tooLong.statusCode, 414)
+  t.same(tooLong.json(), { statusCode: 414, error: 'URI Too Long', message: 'malformed or too long URL' })
+  const nowhere = await admin(server, 'GET', `/sessions/${'<b>bold</b>'.repeat(250)}`)
+  t.equal(nowhere.statusCode, 404)
+  t.notOk(nowhere.body.includes('bold') || nowhere.body.includes('%3Cb'), 'the path is not echoed')
 })
 
 t.test('event log is bounded to the 50 most recent events', async t => {
