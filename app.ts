@@ -62,7 +62,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  // No client input in an error: a route that does not exist is not named, and 5xx details stay in the log.
+  // No client input in an error: a route that does not exist is not named, and an unexpected error's detail
+  // stays in the log. Errors that carry their own status (4xx, and Tether's retryable 503s) keep their message.
   app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such route' }))
   app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
     const statusCode = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
@@ -70,7 +71,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     return await reply.code(statusCode).send({
       statusCode,
       error: STATUS_CODES[statusCode] ?? 'Error',
-      message: statusCode >= 500 ? 'internal error' : error.message
+      message: statusCode === 500 ? 'internal error' : error.message
     })
   })
 

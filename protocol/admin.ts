@@ -72,11 +72,3 @@ export const HttpErrorSchema = Type.Object({
   error: Type.String(),
   message: Type.String()
 })
-
-/** The body of a refused glasses upgrade (docs/PROTOCOL.md 1.1). */
-export const ConnectionErrorSchema = Type.Object({
-  type: Type.Literal('connection_error'),
-  code: Type.String(),
-  message: Type.String(),
-  timestamp: IsoTime
-})

@@ -56,7 +56,6 @@ export const AppMessageSchemas = {
   ...Object.fromEntries(IGNORED_APP_TYPES.map(type => [type, Type.Object({ type: Type.Literal(type) })]))
 } satisfies Record<string, TSchema>
 
-export const IGNORED_APP_MESSAGE_TYPES: ReadonlySet<string> = new Set(IGNORED_APP_TYPES)
 
 export type AppConnectionInit = Static<typeof AppMessageSchemas.tpa_connection_init>
 export type SubscriptionUpdate = Static<typeof AppMessageSchemas.subscription_update>

@@ -248,10 +248,6 @@ export class SessionRegistry {
     return true
   }
 
-  /** Every session this node holds that is not yet disposed. */
-  list (): UserSession[] {
-    return [...this.sessions.values()]
-  }
 
   /**
    * Stop taking sessions and dispose every one with `shutdown` (each closes its

@@ -125,8 +125,6 @@ export class UserSession implements ConnectionSink, SessionContext {
     this.emit('session.created', restored === null ? {} : { reason: 'handover' })
   }
 
-  /** True for a session resumed from another node's state: its first socket is a reconnection. */
-  get isRestored (): boolean { return this.restored !== null }
 
   /** This session's logger (userId and sessionInstanceId bound), made on first use: most sessions never log. */
   get log (): Log {
