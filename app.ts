@@ -67,6 +67,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such route' }))
   app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
     const statusCode = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
+    // A body a plugin prepared and threw (the rate limit's 429 `connection_error`) goes out as it is.
+    if (!(error instanceof Error) && statusCode < 500) return await reply.code(statusCode).send(error)
     if (statusCode >= 500) request.log.error({ err: error }, 'request failed')
     return await reply.code(statusCode).send({
       statusCode,

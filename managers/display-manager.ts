@@ -165,11 +165,14 @@ export class DisplayManager implements Manager, GlassesConnectionFollower {
   private armExpiry (view: string, state: ViewState): void {
     state.cancelExpiry?.()
     state.cancelExpiry = null
-    const expiresAt = state.layers.at(-1)?.expiresAt ?? null
+    const top = state.layers.at(-1)
+    const expiresAt = top?.expiresAt ?? null
     if (expiresAt === null) return
     state.cancelExpiry = this.res.timeout(() => {
       state.cancelExpiry = null
       this.expired += 1
+      // This layer by name: a timer may fire a millisecond before the clock says it is due.
+      state.layers = state.layers.filter(layer => layer !== top)
       this.deliver(view, state)
       if (state.layers.length === 0 && !state.dirty) this.dropView(view, state)
     }, Math.max(0, expiresAt - Date.now()))
