@@ -10,15 +10,13 @@
  * The format is the user's, not only the session's: a new session starts with
  * the one the user last configured (the phone may be streaming already).
  */
+import { PCM_BYTES_PER_FRAME } from '../audio/lc3-decoder.js'
 import type { Lc3Decoding, StreamDecoder } from '../audio/lc3-decoding.js'
 import type { AudioFormat, SessionDirectory } from '../sessions/session-directory.js'
 import type { Manager, SessionContext } from '../sessions/manager.js'
 import type { MicrophoneManager } from './microphone-manager.js'
 import { AUDIO_STREAM } from './streams.js'
 import type { AppOutlet, SubscriptionManager } from './subscription-manager.js'
-
-/** PCM bytes of one 10 ms LC3 frame at 16 kHz, 16-bit mono. */
-const PCM_BYTES_PER_FRAME = 320
 
 /** Messages held while the user's last format is being read (a few ms at most). */
 const MAX_HELD = 64
@@ -48,11 +46,12 @@ export class AudioManager implements Manager {
     private readonly microphone: MicrophoneManager
   ) {}
 
-  get currentFormat (): AudioFormat { return this.format }
-
   /** `POST /api/client/audio/configure`: the session's format from now on, remembered for the user. */
   configure (format: AudioFormat): void {
+    // The phone configures after every ack: a format already known and unchanged is no news to store.
+    const unchanged = this.formatKnown && JSON.stringify(format) === JSON.stringify(this.format)
     this.format = format
+    if (unchanged) return
     this.dropDecoder()
     this.known()
     this.directory.setAudioFormat(this.session.userId, format).catch((error: unknown) => {
