@@ -13,7 +13,7 @@ import type { Config } from './config.js'
 import appsCataloguePlugin from './plugins/apps-catalogue.js'
 import appsPlugin from './plugins/apps.js'
 import authPlugin from './plugins/auth.js'
-import clusterPlugin from './plugins/cluster.js'
+import ownershipPlugin from './plugins/ownership.js'
 import { publicUrlOf } from './plugins/public-url.js'
 import openapiPlugin from './plugins/openapi.js'
 import metricsPlugin from './plugins/metrics.js'
@@ -116,13 +116,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   })
 
   await app.register(authPlugin, { config })
-  await app.register(clusterPlugin, { config, publicUrl: publicUrlOf(app, config) })
+  await app.register(ownershipPlugin, { config })
   await app.register(appsCataloguePlugin, { config })
-  // Running apps per user live where the sessions' directory does: Redis in cluster mode.
-  await app.register(appsPlugin, { config, directory: app.cluster?.directory })
+  // Running apps per user live where ownership does: in memory, or on Redis in a cluster.
+  await app.register(appsPlugin, { config, directory: app.ownership.directory })
   await app.register(registryPlugin, {
     config,
-    cluster: app.cluster,
+    ownership: app.ownership,
     // Extra managers go first: dispatch stops at the first manager that owns a message, and the
     // app relays own every relayable one.
     managerFactories: [...(options.managerFactories ?? []), appManagers(app.apps)]

@@ -40,9 +40,12 @@ export const EnvSchema = Type.Object({
   APP_GRACE_PERIOD_MS: Ms(5000),
   APP_INIT_TIMEOUT_MS: Ms(5000),
   NODE_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  /** One URL, or with REDIS_CLUSTER=true a comma-separated list of seed nodes of a Redis Cluster. */
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://[^,\\s]+(,rediss?://[^,\\s]+)*$' })),
+  REDIS_CLUSTER: Type.Boolean({ default: false }),
   LEASE_TTL_MS: Ms(15_000, 300),
   HANDOVER_TIMEOUT_MS: Ms(2000),
+  COUNTERS_WRITE_MS: Ms(30_000, 100),
   MIN_APP_VERSION: Type.String({ pattern: '^\\d+\\.\\d+\\.\\d+', default: '2.0.0' }),
   RECOMMENDED_APP_VERSION: Type.String({ pattern: '^\\d+\\.\\d+\\.\\d+', default: '2.0.0' }),
   SUPABASE_JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
@@ -115,10 +118,17 @@ export interface Config {
   nodeId: string
   /** Cluster mode when set: the session directory, leases and node-to-node requests live in this Redis. */
   redisUrl: string | null
-  /** A dead node's leases expire after this long; live ones are refreshed every third of it. */
+  /** REDIS_URL lists seed nodes of a Redis Cluster (sharded), not one server. */
+  redisCluster: boolean
+  /** A node whose liveness was not renewed for this long is dead and its users claimable; renewed every third of it. */
   leaseTtlMs: number
   /** How long a node waits for the owner of a session to hand it over (or answer an admin request). */
   handoverTimeoutMs: number
+  /**
+   * Cluster mode: a session's counters (transcripts, audio) that moved are written this often; a crash loses
+   * at most this much counting. State and apps are written when they change; sessions that only ping, never.
+   */
+  countersWriteMs: number
   /** Phone app versions GET /api/client/min-version answers with (semver). */
   minAppVersion: string
   recommendedAppVersion: string
@@ -213,8 +223,10 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     appInitTimeoutMs: parsed.APP_INIT_TIMEOUT_MS,
     nodeId: parsed.NODE_ID ?? `${hostname()}-${process.pid}`,
     redisUrl: parsed.REDIS_URL ?? null,
+    redisCluster: parsed.REDIS_CLUSTER,
     leaseTtlMs: parsed.LEASE_TTL_MS,
     handoverTimeoutMs: parsed.HANDOVER_TIMEOUT_MS,
+    countersWriteMs: parsed.COUNTERS_WRITE_MS,
     minAppVersion: parsed.MIN_APP_VERSION,
     recommendedAppVersion: parsed.RECOMMENDED_APP_VERSION,
     supabaseJwtSecret: parsed.SUPABASE_JWT_SECRET ?? null,

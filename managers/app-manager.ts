@@ -460,7 +460,9 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     work.catch((error: unknown) => { this.session.log.warn({ err: error }, `${what} failed`) })
   }
 
+  /** Tell the phone, and have the session written down for another node (the running apps are part of it). */
   private publishState (): void {
     this.session.send({ type: 'app_state_change', userSession: this.session.view(), timestamp: new Date().toISOString() })
+    this.session.changed()
   }
 }

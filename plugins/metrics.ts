@@ -273,10 +273,10 @@ export default fp(async function metricsPlugin (fastify) {
     audioDropped: packageName => metrics.audioDropped.inc({ package: packageName })
   })
 
-  fastify.cluster?.observe((operation, outcome, seconds) => {
+  fastify.ownership.observe((operation, outcome, seconds) => {
     metrics.directoryOperations.inc({ operation, outcome })
     metrics.directoryLatency.observe({ operation }, seconds)
   })
 
   fastify.decorate('serviceMetrics', metrics)
-}, { name: 'tether-metrics', dependencies: ['tether-registry', 'tether-apps', 'tether-cluster'] })
+}, { name: 'tether-metrics', dependencies: ['tether-registry', 'tether-apps', 'tether-ownership'] })

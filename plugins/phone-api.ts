@@ -31,10 +31,10 @@ export interface PhoneApi {
 }
 
 export default fp<{ config: Config }>(async function phoneApiPlugin (fastify, { config }) {
-  const { sessions, cluster } = fastify
+  const { sessions, ownership } = fastify
   const catalogue = fastify.appsCatalogue
 
-  cluster?.serve(FORWARD, async params => {
+  ownership.serve(FORWARD, async params => {
     const { userId, operation, input } = params as Forwarded
     if (!isPhoneOperation(operation)) throw new Error('unknown phone operation')
     // The owner too waits for a socket of the user that it is attaching right now.
@@ -46,10 +46,9 @@ export default fp<{ config: Config }>(async function phoneApiPlugin (fastify, { 
     async run (userId, operation, input) {
       const session = await sessions.live(userId, config.clientAttachWaitMs)
       if (session !== undefined) return await runPhoneOperation(session, catalogue, operation, input)
-      if (cluster === null) return null
       const budget = (operation === 'start_app' ? config.appStartReplyMs : 0) + config.clientAttachWaitMs + config.handoverTimeoutMs + FORWARD_MARGIN_MS
       try {
-        return await cluster.forward<PhoneAnswer | null>(userId, FORWARD, { userId, operation, input } satisfies Forwarded, budget)
+        return await ownership.forward<PhoneAnswer | null>(userId, FORWARD, { userId, operation, input } satisfies Forwarded, budget)
       } catch (error) {
         // Redis away, or the owner failed the request: no session this call can reach.
         fastify.log.warn({ err: error, userId, operation }, 'could not forward a phone call to the owner of its session')
@@ -58,4 +57,4 @@ export default fp<{ config: Config }>(async function phoneApiPlugin (fastify, { 
     }
   }
   fastify.decorate('phoneApi', api)
-}, { name: 'tether-phone-api', dependencies: ['tether-registry', 'tether-cluster', 'tether-apps-catalogue'] })
+}, { name: 'tether-phone-api', dependencies: ['tether-registry', 'tether-ownership', 'tether-apps-catalogue'] })

@@ -5,7 +5,7 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import type { ManagerFactory } from '../sessions/manager.js'
-import type { Cluster } from '../sessions/cluster.js'
+import type { Ownership } from '../sessions/ownership.js'
 import { SessionRegistry } from '../sessions/session-registry.js'
 
 declare module 'fastify' {
@@ -14,14 +14,14 @@ declare module 'fastify' {
 
 export interface RegistryPluginOptions {
   config: Config
-  cluster: Cluster | null
+  ownership: Ownership
   /** Managers every session gets beyond heartbeat and metrics. */
   managerFactories: readonly ManagerFactory[]
 }
 
-export default fp<RegistryPluginOptions>(async function registryPlugin (fastify, { config, managerFactories, cluster }) {
-  const registry = new SessionRegistry({ config, log: fastify.log, managerFactories, cluster })
-  if (cluster !== null) fastify.addHook('onReady', async () => { await registry.startCluster() })
+export default fp<RegistryPluginOptions>(async function registryPlugin (fastify, { config, managerFactories, ownership }) {
+  const registry = new SessionRegistry({ config, log: fastify.log, managerFactories, ownership })
+  fastify.addHook('onReady', async () => { await registry.start() })
   registry.observe({
     event: (event) => {
       const level = event.event === 'session.disposed' && (event.failures?.length ?? 0) > 0 ? 'warn' : 'info'

@@ -1,7 +1,7 @@
 /**
  * The live admin page: static assets from `admin/` at /admin/, and its feed at
- * /admin/feed, Server-Sent Events pushing `{counts, sessions}` snapshots on every
- * lifecycle change (coalesced) and at least every ADMIN_FEED_INTERVAL_MS. The
+ * /admin/feed, Server-Sent Events pushing `{counts, sessions}` snapshots of every
+ * node on every session change anywhere (coalesced) and at least every ADMIN_FEED_INTERVAL_MS. The
  * feed needs the admin token in the Authorization header (the page reads it
  * with fetch, so the token never sits in a URL).
  */
@@ -11,7 +11,6 @@ import fastifyStatic from '@fastify/static'
 import type { FastifyPluginAsync } from 'fastify'
 import type { Config } from '../config.js'
 import { ADMIN_SECURITY } from '../plugins/openapi.js'
-import { summarize } from '../sessions/summary.js'
 
 /** Sessions per snapshot: the page is a glance, /sessions pages through the rest. */
 const FEED_SESSIONS = 500
@@ -50,17 +49,22 @@ const adminPageRoutes: FastifyPluginAsync<{ config: Config }> = async function (
       connection: 'keep-alive'
     })
     let pending: NodeJS.Timeout | null = null
+    let closed = false
     const push = (): void => {
       pending = null
-      const { sessions } = fastify.sessions.page({ after: 0, limit: FEED_SESSIONS })
-      const now = Date.now()
-      const snapshot = { counts: fastify.sessions.counts(), sessions: sessions.map(s => summarize(s, now)) }
-      out.write(`event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`)
+      fastify.ownership.page({ after: null, limit: FEED_SESSIONS }).then(page => {
+        if (closed) return
+        out.write(`event: snapshot\ndata: ${JSON.stringify({ counts: page.counts, sessions: page.sessions })}\n\n`)
+      }, (error: unknown) => {
+        // Redis away: the page keeps its last snapshot; the next change or tick tries again.
+        fastify.log.debug({ err: error }, 'admin feed snapshot failed')
+      })
     }
     const soon = (): void => { pending ??= setTimeout(push, COALESCE_MS) }
-    const unsubscribe = fastify.sessions.observe({ event: soon })
+    const unsubscribe = fastify.ownership.onChange(soon)
     const ticker = setInterval(push, config.adminFeedIntervalMs)
     const stop = (): void => {
+      closed = true
       feeds.delete(stop)
       unsubscribe()
       clearInterval(ticker)

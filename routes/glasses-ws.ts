@@ -12,7 +12,7 @@ import { bearerToken } from '../plugins/auth.js'
 import { releaseUpgrade } from './release-upgrade.js'
 import { GlassesConnection, type GlassesIdentity } from '../sessions/glasses-connection.js'
 import { RegistryDrainingError } from '../sessions/session-registry.js'
-import { DirectoryUnavailableError, SessionMovingError } from '../sessions/cluster.js'
+import { DirectoryUnavailableError, SessionMovingError } from '../sessions/ownership.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -84,7 +84,7 @@ export default (async function glassesWsRoutes (fastify, { config }) {
         'another device of this user holds the session after repeated takeovers: retry later')
       return
     }
-    // Cluster mode: own the user before upgrading, so a session that cannot move yet is an HTTP answer.
+    // Own the user before upgrading (in a cluster), so a session that cannot move yet is an HTTP answer.
     try {
       await fastify.sessions.prepare(userId)
     } catch (error) {

@@ -12,7 +12,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: { tags: ['health'], summary: 'The node accepts sessions', response: { 200: Status, 503: Status } }
   }, async (_request, reply) => {
     if (fastify.sessions.isDraining) return await reply.code(503).send({ status: 'draining', reason: 'shutdown' })
-    if (fastify.cluster !== null && !fastify.cluster.healthy) {
+    if (!fastify.ownership.healthy) {
       return await reply.code(503).send({ status: 'draining', reason: 'redis_unreachable' })
     }
     return { status: 'ready' }

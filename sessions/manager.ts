@@ -25,6 +25,8 @@ export interface SessionContext {
   view: () => UserSessionView
   /** The state this session was resumed from on another node, or null for a new session. */
   readonly restored: SessionSnapshot | null
+  /** What another node would need to resume the session changed (apps started or stopped): write it down. */
+  changed: () => void
 }
 
 /** The app part of the session view, contributed by the manager that runs apps. */

@@ -14,7 +14,7 @@ import type { Log } from './log.js'
 import type { ManagerFactory } from './manager.js'
 import type { SessionConfig } from './session-config.js'
 import { UserSession, type SessionHooks } from './user-session.js'
-import { SessionMovingError, type Cluster } from './cluster.js'
+import type { Ownership } from './ownership.js'
 import type { SessionSnapshot } from './session-snapshot.js'
 
 export interface RegistryObserver {
@@ -27,15 +27,9 @@ export interface SessionRegistryOptions {
   config: SessionConfig
   log: Log
   managerFactories?: readonly ManagerFactory[]
-  /** Cluster mode: ownership of users is claimed through Redis leases. */
-  cluster?: Cluster | null
+  /** Which node holds each user: this one alone, or one of a cluster. */
+  ownership: Ownership
 }
-
-/** A user claimed before the upgrade, waiting for its socket: the state to resume from, if any. */
-interface PendingClaim { restore: SessionSnapshot | null, at: number }
-
-/** How long a claim made before an upgrade waits for that upgrade to finish. */
-const PENDING_CLAIM_MS = 10_000
 
 export interface ConnectResult { session: UserSession, outcome: AttachOutcome }
 
@@ -58,31 +52,30 @@ export class SessionRegistry {
   private readonly observers: RegistryObserver[] = []
   private readonly hooks: SessionHooks
   private draining = false
-  private created = 0
-  private readonly pending = new Map<string, PendingClaim>()
   /** Upgrades of each user in flight (authenticated, not yet attached or refused). */
   private readonly attaching = new Map<string, number>()
   /** REST calls waiting for a user's session to exist. */
   private readonly watchers = new Map<string, Set<() => void>>()
-  private readonly cluster: Cluster | null
+  private readonly ownership: Ownership
   /** Pings and silence checks for every attached glasses socket of this node. */
   readonly heartbeat: HeartbeatSweep
 
   constructor (private readonly options: SessionRegistryOptions) {
-    this.cluster = options.cluster ?? null
+    this.ownership = options.ownership
     this.heartbeat = new HeartbeatSweep(options.config, options.log)
     this.hooks = {
       graceTimerFired: (session, epoch) => { void this.expire(session, epoch) },
       fatalError: (session) => { void this.lock.run(session.userId, () => { void session.dispose('fatal_error') }) },
       disposed: (session, reason) => {
         if (this.sessions.get(session.userId) === session) this.sessions.delete(session.userId)
-        void this.cluster?.released(session, reason)
+        this.ownership.released(session, reason)
       },
       event: (event) => {
         const session = this.sessions.get(event.userId)
-        if (session !== undefined && this.cluster !== null) this.cluster.touch(session)
+        if (session !== undefined) this.ownership.changed(session)
         this.notify(observer => observer.event?.(event))
       },
+      changed: (session) => { this.ownership.changed(session) },
       disposeFailed: (failure) => this.notify(observer => observer.disposeFailed?.(failure)),
       traffic: (direction, kind, bytes) => this.notify(observer => observer.traffic?.(direction, kind, bytes))
     }
@@ -106,19 +99,7 @@ export class SessionRegistry {
     return session?.isLive === true ? session : undefined
   }
 
-  /**
-   * One page of live sessions in creation order, after the session with sequence
-   * `after`. Paging by creation sequence never skips or repeats a session that
-   * lives through the paging: newcomers sort after every cursor already handed out.
-   */
-  page (options: { state?: 'active' | 'grace', after: number, limit: number }): { sessions: UserSession[], more: boolean } {
-    const matching = [...this.sessions.values()]
-      .filter(session => session.sequence > options.after &&
-        (options.state === undefined ? session.isLive : session.state === options.state))
-      .sort((a, b) => a.sequence - b.sequence)
-    return { sessions: matching.slice(0, options.limit), more: matching.length > options.limit }
-  }
-
+  /** This node's sessions by state (its gauges); the admin views count every node's through the ownership. */
   counts (): SessionCounts {
     let active = 0
     let grace = 0
@@ -180,32 +161,23 @@ export class SessionRegistry {
     return { admitted: false, reason: 'in_use', retryAfterMs: until - now }
   }
 
-  /** Cluster mode: start serving other nodes' requests and keeping leases fresh. */
-  async startCluster (): Promise<void> {
-    await this.cluster?.start({
+  /** Start serving other nodes' requests (in a cluster) with this node's sessions. */
+  async start (): Promise<void> {
+    await this.ownership.start({
       local: userId => this.get(userId),
-      all: () => [...this.sessions.values()],
+      all: () => this.sessions.values(),
       locked: async (userId, task) => await this.lock.run(userId, task),
-      end: async (userId, reason) => await this.dispose(userId, reason),
-      forget: userId => { this.pending.delete(userId) },
-      isPending: userId => this.pending.has(userId)
+      end: async (userId, reason) => await this.dispose(userId, reason)
     })
   }
 
   /**
-   * Before an upgrade (cluster mode): make sure this node owns the user, taking the
-   * session over from the node that holds it. Throws SessionMovingError or
-   * DirectoryUnavailableError, which the route answers 503 before any upgrade.
+   * Before an upgrade: make sure this node may hold the user (in a cluster, taking the session
+   * over from the node that holds it). Throws SessionMovingError or DirectoryUnavailableError,
+   * which the route answers 503 before any upgrade.
    */
   async prepare (userId: string): Promise<void> {
-    const cluster = this.cluster
-    if (cluster === null) return
-    await this.lock.run(userId, async () => {
-      if (this.get(userId) !== undefined) return
-      const now = Date.now()
-      for (const [user, claim] of this.pending) if (now - claim.at > PENDING_CLAIM_MS) this.pending.delete(user)
-      this.pending.set(userId, { restore: await this.acquire(cluster, userId), at: now })
-    })
+    await this.ownership.prepare(userId)
   }
 
   /**
@@ -220,11 +192,8 @@ export class SessionRegistry {
       if (!connection.isOpen) return null
       let session = this.get(userId)
       if (session === undefined) {
-        const pendingClaim = this.pending.get(userId)
-        this.pending.delete(userId)
-        const claim = pendingClaim !== undefined && this.cluster?.holds(userId) !== false ? pendingClaim : undefined
-        // Without a claim from before the upgrade (a newer connection took it meanwhile), claim now.
-        const restore = claim !== undefined ? claim.restore : (this.cluster === null ? null : await this.acquire(this.cluster, userId))
+        const claim = this.ownership.claim(userId)
+        const restore = claim instanceof Promise ? await claim : claim
         if (!connection.isOpen) return null
         session = this.create(userId, restore ?? undefined)
       }
@@ -283,19 +252,10 @@ export class SessionRegistry {
     return this.sessions.size
   }
 
-  /** Claim a user through the cluster; fails when a handover request took the claim back meanwhile. */
-  private async acquire (cluster: Cluster, userId: string): Promise<SessionSnapshot | null> {
-    const restore = await cluster.acquire(userId)
-    // Another node's handover request may have taken the claim back while we awaited.
-    if (!cluster.holds(userId)) throw new SessionMovingError('the claim was handed to another node meanwhile')
-    return restore
-  }
-
   private create (userId: string, restore?: SessionSnapshot): UserSession {
     const session = new UserSession({
       userId,
       restore,
-      sequence: ++this.created,
       config: this.options.config,
       log: this.options.log,
       hooks: this.hooks,

@@ -35,6 +35,8 @@ export interface SessionHooks {
   disposed: (session: UserSession, reason: DisposeReason) => void
   /** Every lifecycle event, for logs and metrics. */
   event: (event: LifecycleEvent) => void
+  /** What another node would need to resume the session changed (its running apps). */
+  changed: (session: UserSession) => void
   /** Traffic with the glasses: kind is the message type, `invalid` for a rejected frame, `audio` for binary. */
   traffic: (direction: 'in' | 'out', kind: string, bytes: number) => void
   /** A manager failed to dispose. */
@@ -43,8 +45,6 @@ export interface SessionHooks {
 
 export interface UserSessionOptions {
   userId: string
-  /** Creation order on this node; admin paging walks sessions by it. */
-  sequence: number
   config: SessionConfig
   log: Log
   hooks: SessionHooks
@@ -79,7 +79,6 @@ const CLOSE_ON_DISPOSE: Record<DisposeReason, CloseCodeValue | null> = {
  */
 export class UserSession implements ConnectionSink, SessionContext {
   readonly userId: string
-  readonly sequence: number
   readonly sessionInstanceId: string
   readonly startedAt: number
   readonly metrics: SessionMetrics
@@ -112,7 +111,6 @@ export class UserSession implements ConnectionSink, SessionContext {
     this.config = options.config
     this.parentLog = options.log
     this.hooks = options.hooks
-    this.sequence = options.sequence
     const restored = options.restore ?? null
     this.sessionInstanceId = restored?.sessionInstanceId ?? randomUUID()
     this.startedAt = restored?.startedAt ?? Date.now()
@@ -162,6 +160,8 @@ export class UserSession implements ConnectionSink, SessionContext {
   }
 
   recentEvents (): LifecycleEvent[] { return this.events.list() }
+
+  changed (): void { this.hooks.changed(this) }
 
   /** While in the future, a new socket of this user is refused rather than taking the live one over. */
   get takeoverCooldownUntil (): number { return this.cooldownUntil }

@@ -4,9 +4,17 @@
  * child processes.
  */
 import type { ChildProcess } from 'node:child_process'
+import type { Cluster, Redis } from 'ioredis'
 import WebSocket from 'ws'
 import { Client, SECRET, glassesToken, startServer, type Server, type Teardown } from './helper.js'
-import type { RedisServer } from './redis-server.js'
+
+/** A Redis the tests start: one server (RedisServer) or a sharded Redis Cluster (RedisCluster). */
+export interface RedisBackend {
+  readonly url: string
+  readonly cluster: boolean
+  readonly tag: string
+  client: (t: Teardown) => Redis | Cluster
+}
 import { startServerProcess } from './server-process.js'
 import type { Config } from '../config.js'
 
@@ -17,10 +25,10 @@ export const LEASE = 900
  */
 export const STEADY = { leaseTtlMs: 5000 }
 
-export async function node (t: Teardown, redis: RedisServer, nodeId: string, extra: Partial<Config> = {}): Promise<Server> {
+export async function node (t: Teardown, redis: RedisBackend, nodeId: string, extra: Partial<Config> = {}): Promise<Server> {
   // Node ids are unique per Redis, so a node of an earlier test can never answer for one of this test.
   return await startServer(t, {
-    redisUrl: redis.url, nodeId: `${nodeId}-${redis.port}`, leaseTtlMs: LEASE, handoverTimeoutMs: 500, gracePeriodMs: 30_000, userConnectsPerMinute: 1000, ...extra
+    redisUrl: redis.url, redisCluster: redis.cluster, nodeId: `${nodeId}-${redis.tag}`, leaseTtlMs: LEASE, handoverTimeoutMs: 500, gracePeriodMs: 30_000, userConnectsPerMinute: 1000, ...extra
   })
 }
 
@@ -41,12 +49,13 @@ export async function tryConnect (t: Teardown, server: Server, token: string): P
   })
 }
 
-export async function nodeProcess (t: Teardown, redis: RedisServer, nodeId: string): Promise<{ child: ChildProcess, url: string, output: () => string }> {
+export async function nodeProcess (t: Teardown, redis: RedisBackend, nodeId: string, env: Record<string, string> = {}):
+Promise<{ child: ChildProcess, url: string, nodeId: string, output: () => string }> {
   const { child, port, output } = await startServerProcess(t, {
-    AUGMENTOS_AUTH_JWT_SECRET: SECRET, REDIS_URL: redis.url, NODE_ID: `${nodeId}-${redis.port}`, LEASE_TTL_MS: String(LEASE),
-    HANDOVER_TIMEOUT_MS: '500', GRACE_PERIOD_MS: '30000'
+    AUGMENTOS_AUTH_JWT_SECRET: SECRET, REDIS_URL: redis.url, REDIS_CLUSTER: String(redis.cluster), NODE_ID: `${nodeId}-${redis.tag}`, LEASE_TTL_MS: String(LEASE),
+    HANDOVER_TIMEOUT_MS: '500', GRACE_PERIOD_MS: '30000', COUNTERS_WRITE_MS: '300', ...env
   })
-  return { child, url: `ws://127.0.0.1:${port}`, output }
+  return { child, url: `ws://127.0.0.1:${port}`, nodeId: `${nodeId}-${redis.tag}`, output }
 }
 
 export async function connectTo (t: Teardown, url: string, user: string): Promise<{ client: Client, ack: Record<string, unknown> }> {

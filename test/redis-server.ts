@@ -31,6 +31,12 @@ export class RedisServer {
 
   get url (): string { return `redis://127.0.0.1:${this.port}` }
 
+  /** One server, not a Redis Cluster. */
+  readonly cluster = false
+
+  /** Tells this server's nodes apart from those of other tests. */
+  get tag (): string { return String(this.port) }
+
   async start (): Promise<void> {
     const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
     this.child = child

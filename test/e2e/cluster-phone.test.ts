@@ -69,7 +69,7 @@ t.test('Redis restarted empty: a node that claims users before their old owner i
   await delay(2 * LEASE)
   const check = redis.client(t)
   for (const user of users) {
-    t.equal(await check.hget(`tether:lease:${user}`, 'nodeId'), b.config.nodeId, `${user} owned by B alone`)
+    t.equal(await check.hget(`tether:{u:${user}}:own`, 'nodeId'), b.config.nodeId, `${user} owned by B alone`)
   }
   t.ok(onB.every(client => client.closeCode === null), 'B kept every session')
 })

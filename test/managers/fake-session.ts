@@ -18,6 +18,9 @@ export class FakeSession implements SessionContext {
   readonly restored = null
   readonly sent: SentMessage[] = []
   phoneConnected = true
+  changes = 0
+
+  changed (): void { this.changes += 1 }
 
   send (message: ServerMessage): boolean {
     if (!this.phoneConnected) return false

@@ -4,6 +4,7 @@
  */
 import { once } from 'node:events'
 import t from 'tap'
+import { LocalOwnership } from '../../sessions/local-ownership.js'
 import WebSocket, { WebSocketServer } from 'ws'
 import { GlassesConnection } from '../../sessions/glasses-connection.js'
 import type { LifecycleEvent } from '../../sessions/lifecycle.js'
@@ -48,7 +49,7 @@ async function socketServer (t: Teardown) {
 }
 
 function registry (events: LifecycleEvent[] = []): SessionRegistry {
-  const r = new SessionRegistry({ config, log: silentLog })
+  const r = new SessionRegistry({ config, log: silentLog, ownership: new LocalOwnership(config.nodeId) })
   r.observe({ event: e => events.push(e) })
   return r
 }

@@ -4,10 +4,9 @@
  * deadline is treated as absent (dead or partitioned); callers fall back.
  */
 import { randomUUID } from 'node:crypto'
-import type { Redis } from 'ioredis'
-import type { Log } from './log.js'
-
-const channel = (nodeId: string): string => `tether:rpc:${nodeId}`
+import { Cluster } from 'ioredis'
+import type { Log } from '../sessions/log.js'
+import { channels, type RedisClient } from './keys.js'
 
 interface Envelope { id: string, from: string, method?: string, params?: unknown, result?: unknown, error?: string }
 
@@ -27,9 +26,10 @@ export class RemoteRequestError extends Error {
 export class ClusterRpc {
   private readonly handlers = new Map<string, RpcHandler>()
   private readonly waiting = new Map<string, (envelope: Envelope) => void>()
+  private readonly announcements = new Set<(from: string) => void>()
 
   /** `subscriber` is a dedicated connection: a subscribed ioredis client can do nothing else. */
-  constructor (private readonly publisher: Redis, private readonly subscriber: Redis, private readonly nodeId: string,
+  constructor (private readonly publisher: RedisClient, private readonly subscriber: RedisClient, private readonly nodeId: string,
     private readonly log: Log) {}
 
   /**
@@ -41,8 +41,11 @@ export class ClusterRpc {
    * Resolves at the first subscription.
    */
   async start (): Promise<void> {
-    this.subscriber.on('message', (_channel: string, text: string) => { void this.receive(text) })
-    const subscribe = async (): Promise<void> => { await this.subscriber.subscribe(channel(this.nodeId)) }
+    this.subscriber.on('message', (channel: string, text: string) => {
+      if (channel === channels.changes) this.heard(text)
+      else void this.receive(text)
+    })
+    const subscribe = async (): Promise<void> => { await this.subscriber.subscribe(channels.node(this.nodeId), channels.changes) }
     await new Promise<void>((resolve, reject) => {
       this.subscriber.on('ready', () => {
         subscribe().then(resolve, (error: unknown) => {
@@ -57,6 +60,22 @@ export class ClusterRpc {
 
   handle (method: string, handler: RpcHandler): void { this.handlers.set(method, handler) }
 
+  /** Tell every node that sessions changed here (fire and forget: a lost notice only delays an admin feed). */
+  announce (): void {
+    this.publisher.publish(channels.changes, this.nodeId).catch(() => {})
+  }
+
+  /** Hear other nodes' announcements. */
+  onAnnouncement (listener: (from: string) => void): () => void {
+    this.announcements.add(listener)
+    return () => { this.announcements.delete(listener) }
+  }
+
+  private heard (from: string): void {
+    if (from === this.nodeId) return
+    for (const listener of this.announcements) listener(from)
+  }
+
   /** Ask a node; resolves with its result, or NO_ANSWER when it does not answer in time. Throws its error. */
   async request<T> (nodeId: string, method: string, params: unknown, timeoutMs: number): Promise<T | typeof NO_ANSWER> {
     const id = randomUUID()
@@ -66,8 +85,9 @@ export class ClusterRpc {
       timer = setTimeout(() => resolve(null), timeoutMs)
     })
     try {
-      const listeners = await this.publisher.publish(channel(nodeId), JSON.stringify({ id, from: this.nodeId, method, params }))
-      if (listeners === 0) return NO_ANSWER
+      const listeners = await this.publisher.publish(channels.node(nodeId), JSON.stringify({ id, from: this.nodeId, method, params }))
+      // One server counts every subscriber; a Redis Cluster counts only those of the shard that took the message.
+      if (listeners === 0 && !(this.publisher instanceof Cluster)) return NO_ANSWER
       const envelope = await answered
       if (envelope === null) return NO_ANSWER
       if (envelope.error !== undefined) throw new RemoteRequestError(nodeId, method, envelope.error)
@@ -99,7 +119,7 @@ export class ClusterRpc {
       reply = { id: envelope.id, from: this.nodeId, error: (error as Error).message }
     }
     try {
-      await this.publisher.publish(channel(envelope.from), JSON.stringify(reply))
+      await this.publisher.publish(channels.node(envelope.from), JSON.stringify(reply))
     } catch (error) {
       this.log.warn({ err: error }, 'could not answer a cluster request')
     }
