@@ -52,6 +52,9 @@ t.test('Redis restarted empty: a node that claims users before their old owner i
   const b = await node(t, redis, 'node-b')
   const users = Array.from({ length: 8 }, (_, i) => `lost${i}@example.com`)
   const onOld = await Promise.all(users.map(async user => (await connectTo(t, old.url, user)).client))
+  const before = redis.client(t)
+  const counter = (token: string | null): number => Number(token?.split(':')[0])
+  const oldCounters = await Promise.all(users.map(async user => counter(await before.hget(`tether:{u:${user}}:own`, 'token'))))
   // The old owner sleeps through the loss of Redis's data; its users come back through node B first.
   old.child.kill('SIGSTOP')
   await redis.stop()
@@ -68,8 +71,9 @@ t.test('Redis restarted empty: a node that claims users before their old owner i
   t.same(codes, users.map(() => 4001), 'the old owner dropped every copy (4001)')
   await delay(2 * LEASE)
   const check = redis.client(t)
-  for (const user of users) {
+  for (const [i, user] of users.entries()) {
     t.equal(await check.hget(`tether:{u:${user}}:own`, 'nodeId'), b.config.nodeId, `${user} owned by B alone`)
+    t.ok(counter(await check.hget(`tether:{u:${user}}:own`, 'token')) > (oldCounters[i] ?? Infinity), `${user}: its fence moved on past the lost one`)
   }
   t.ok(onB.every(client => client.closeCode === null), 'B kept every session')
 })
