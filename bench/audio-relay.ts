@@ -152,6 +152,8 @@ export async function measureRelay ({ glasses, app }: RelayLink, options: RelayO
   let measuredUntil = measureFrom
 
   const pump = (): void => {
+    // `sending` is turned off by a timer between pumps, not inside this loop.
+    // eslint-disable-next-line no-unmodified-loop-condition
     while (sending && inFlight < options.window && glasses.readyState === WebSocket.OPEN) {
       const frame = Buffer.allocUnsafe(options.frameBytes)
       frame.fill(0, 4)

@@ -30,8 +30,14 @@ function intEnv (env: Record<string, string | undefined>, name: string, fallback
 }
 
 function readConfig (env: Record<string, string | undefined>): {
-  port: number, host: string, secret: string, admins: Set<string>, clockToleranceMs: number,
-  maxMessageBytes: number, shutdownTimeoutMs: number, registry: ConstructorParameters<typeof BaselineRegistry>[0]
+  port: number,
+  host: string,
+  secret: string,
+  admins: Set<string>,
+  clockToleranceMs: number,
+  maxMessageBytes: number,
+  shutdownTimeoutMs: number,
+  registry: ConstructorParameters<typeof BaselineRegistry>[0]
 } {
   const secret = env.AUGMENTOS_AUTH_JWT_SECRET
   if (secret === undefined || secret === '') throw new Error('AUGMENTOS_AUTH_JWT_SECRET is required')

@@ -78,8 +78,13 @@ async function measure (mode: StreamMode, phones: number, seconds: number, frame
     port,
     openFiles: 4 * phones + 1024,
     env: {
-      PORT: String(port), HOST: '127.0.0.1', AUGMENTOS_AUTH_JWT_SECRET: secret, LOG_LEVEL: 'warn', APPS_FILE: app.catalogueFile,
-      LC3_DECODE_THREAD: mode === 'main' ? 'main' : 'worker', UPGRADE_RATE_LIMIT: String(10 * phones + 100)
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      AUGMENTOS_AUTH_JWT_SECRET: secret,
+      LOG_LEVEL: 'warn',
+      APPS_FILE: app.catalogueFile,
+      LC3_DECODE_THREAD: mode === 'main' ? 'main' : 'worker',
+      UPGRADE_RATE_LIMIT: String(10 * phones + 100)
     }
   })
   const emulators: PhoneEmulator[] = []

@@ -217,10 +217,12 @@ export function resultsSection (results: BenchResults): string {
     formatTable(buildRows(results)),
     formatNotes(results),
     ...(results.lc3 === null ? [] : [formatLc3Section(results.lc3)]),
-    ...(results.phoneStream === null ? [] : [
-      '', `### Phones streaming LC3 through the server (bench/phone-stream.ts, ${results.phoneStream[1]?.phones ?? 0} phones)`, '',
-      formatPhoneStream(results.phoneStream), ''
-    ])
+    ...(results.phoneStream === null
+      ? []
+      : [
+          '', `### Phones streaming LC3 through the server (bench/phone-stream.ts, ${results.phoneStream[1]?.phones ?? 0} phones)`, '',
+          formatPhoneStream(results.phoneStream), ''
+        ])
   ].join('\n')
 }
 

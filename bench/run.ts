@@ -214,7 +214,7 @@ async function main (): Promise<void> {
   if (process.stderr.isTTY) process.stderr.write('\n')
   process.stdout.write(`\n${formatTable(buildRows(results))}\n${formatNotes(results)}\n${formatLc3Section(results.lc3)}`)
   if (results.phoneStream !== null) process.stdout.write(`\n${formatPhoneStream(results.phoneStream)}\n`)
-  if (options.profileDir !== null) process.stdout.write(`\nCPU profiles, one per server and phase: bench/profiles/\n`)
+  if (options.profileDir !== null) process.stdout.write('\nCPU profiles, one per server and phase: bench/profiles/\n')
   if (options.write) {
     const file = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url))
     appendResults(file, results)

@@ -57,7 +57,14 @@ export class RestClient {
     const at = Date.now()
     const record = (status: number, body: unknown, error?: string): RestCall => {
       const call: RestCall = {
-        method, path, request, status, body, at, ms: Date.now() - at, retry: callOptions.retry === true,
+        method,
+        path,
+        request,
+        status,
+        body,
+        at,
+        ms: Date.now() - at,
+        retry: callOptions.retry === true,
         ...(error === undefined ? {} : { error })
       }
       this.options.onCall(call)

@@ -56,7 +56,6 @@ export const AppMessageSchemas = {
   ...Object.fromEntries(IGNORED_APP_TYPES.map(type => [type, Type.Object({ type: Type.Literal(type) })]))
 } satisfies Record<string, TSchema>
 
-
 export type AppConnectionInit = Static<typeof AppMessageSchemas.tpa_connection_init>
 export type SubscriptionUpdate = Static<typeof AppMessageSchemas.subscription_update>
 export type AppDisplayEvent = Static<typeof AppMessageSchemas.display_event>

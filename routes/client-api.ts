@@ -164,7 +164,9 @@ export default (async function clientApiRoutes (fastify, { config }) {
   fastify.post('/api/client/device/state', {
     onRequest: authenticate,
     schema: {
-      tags, summary: 'The glasses\' state, full or changed keys', body: DeviceStateBodySchema,
+      tags,
+      summary: 'The glasses\' state, full or changed keys',
+      body: DeviceStateBodySchema,
       response: { 200: DeviceStateAnswerSchema, 429: ClientErrorSchema, ...errors }
     }
   }, async (request, reply) => {

@@ -1,6 +1,5 @@
 /** One app socket on /app-ws: a SocketChannel that learns its app from its `tpa_connection_init`. */
-import type { WebSocket } from 'ws'
-import { SocketChannel, type ChannelLimits, type ChannelObserver, type ChannelSink } from './socket-channel.js'
+import { SocketChannel, type ChannelSink } from './socket-channel.js'
 
 export type AppConnectionSink = ChannelSink<AppConnection>
 
@@ -9,8 +8,4 @@ export class AppConnection extends SocketChannel {
   packageName: string | null = null
   /** The opaque app session id the init named. */
   appSessionId: string | null = null
-
-  constructor (socket: WebSocket, limits: ChannelLimits, observer?: ChannelObserver) {
-    super(socket, limits, observer)
-  }
 }

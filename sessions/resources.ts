@@ -15,7 +15,6 @@ export class Resources {
   /** Number of live resources: a leak check for tests and snapshots. */
   get size (): number { return this.releases?.size ?? 0 }
 
-
   /** A one-shot timer; returns a function that cancels it. */
   timeout (fn: () => void, ms: number): Release {
     if (this.disposed) return noop

@@ -217,7 +217,6 @@ export class SessionRegistry {
     return true
   }
 
-
   /**
    * Stop taking sessions and dispose every one with `shutdown` (each closes its
    * socket 1001), `batchSize` at a time with `intervalMs` between batches, so a

@@ -123,7 +123,6 @@ export class UserSession implements ConnectionSink, SessionContext {
     this.emit('session.created', restored === null ? {} : { reason: 'handover' })
   }
 
-
   /** This session's logger (userId and sessionInstanceId bound), made on first use: most sessions never log. */
   get log (): Log {
     this.childLog ??= this.parentLog.child({ userId: this.userId, sessionInstanceId: this.sessionInstanceId })

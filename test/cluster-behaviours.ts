@@ -5,7 +5,7 @@
  * die or sleep, as child processes.
  */
 import type { Test } from 'tap'
-import { admin, adminToken, connectAcked, delay, eventually, glassesToken, refusedUpgrade, type Server } from './helper.js'
+import { admin, adminToken, connectAcked, delay, eventually, glassesToken, refusedUpgrade } from './helper.js'
 import { LEASE, STEADY, connectTo, node, nodeProcess, owners, tryConnect, type RedisBackend } from './cluster-nodes.js'
 import { startSdkApp, writeCatalogue } from './sdk-app.js'
 

@@ -52,8 +52,15 @@ export async function tryConnect (t: Teardown, server: Server, token: string): P
 export async function nodeProcess (t: Teardown, redis: RedisBackend, nodeId: string, env: Record<string, string> = {}):
 Promise<{ child: ChildProcess, url: string, nodeId: string, output: () => string }> {
   const { child, port, output } = await startServerProcess(t, {
-    AUGMENTOS_AUTH_JWT_SECRET: SECRET, REDIS_URL: redis.url, REDIS_CLUSTER: String(redis.cluster), NODE_ID: `${nodeId}-${redis.tag}`, LEASE_TTL_MS: String(LEASE),
-    HANDOVER_TIMEOUT_MS: '500', GRACE_PERIOD_MS: '30000', COUNTERS_WRITE_MS: '300', ...env
+    AUGMENTOS_AUTH_JWT_SECRET: SECRET,
+    REDIS_URL: redis.url,
+    REDIS_CLUSTER: String(redis.cluster),
+    NODE_ID: `${nodeId}-${redis.tag}`,
+    LEASE_TTL_MS: String(LEASE),
+    HANDOVER_TIMEOUT_MS: '500',
+    GRACE_PERIOD_MS: '30000',
+    COUNTERS_WRITE_MS: '300',
+    ...env
   })
   return { child, url: `ws://127.0.0.1:${port}`, nodeId: `${nodeId}-${redis.tag}`, output }
 }
@@ -64,4 +71,3 @@ export async function connectTo (t: Teardown, url: string, user: string): Promis
   t.teardown(() => ws.terminate())
   return { client, ack: await client.next('connection_ack', 5000) }
 }
-

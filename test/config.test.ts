@@ -4,17 +4,29 @@ import { ConfigError, DEV_ADMIN_EMAIL, loadConfig } from '../config.js'
 t.test('defaults match the documented ones', async t => {
   const c = loadConfig({ AUGMENTOS_AUTH_JWT_SECRET: 's'.repeat(32) })
   t.match(c, {
-    port: 8002, host: '127.0.0.1', devMode: false, gracePeriodMs: 60_000, pingIntervalMs: 25_000,
-    silenceTimeoutMs: 75_000, maxMessageBytes: 1024 * 1024, maxBufferedBytes: 4 * 1024 * 1024, maxBadFrames: 20,
-    shutdownTimeoutMs: 10_000, requireTokenExp: false, logLevel: 'info'
+    port: 8002,
+    host: '127.0.0.1',
+    devMode: false,
+    gracePeriodMs: 60_000,
+    pingIntervalMs: 25_000,
+    silenceTimeoutMs: 75_000,
+    maxMessageBytes: 1024 * 1024,
+    maxBufferedBytes: 4 * 1024 * 1024,
+    maxBadFrames: 20,
+    shutdownTimeoutMs: 10_000,
+    requireTokenExp: false,
+    logLevel: 'info'
   })
   t.equal(c.adminEmails.size, 0)
 })
 
 t.test('values are converted and validated', async t => {
   const c = loadConfig({
-    AUGMENTOS_AUTH_JWT_SECRET: 'x', PING_INTERVAL_MS: '1000', REQUIRE_TOKEN_EXP: 'true',
-    ADMIN_EMAILS: ' A@x.io , b@y.io,', NODE_ID: 'n1'
+    AUGMENTOS_AUTH_JWT_SECRET: 'x',
+    PING_INTERVAL_MS: '1000',
+    REQUIRE_TOKEN_EXP: 'true',
+    ADMIN_EMAILS: ' A@x.io , b@y.io,',
+    NODE_ID: 'n1'
   })
   t.equal(c.silenceTimeoutMs, 3000, 'silence defaults to 3x the ping interval')
   t.equal(c.requireTokenExp, true)

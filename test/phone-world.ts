@@ -38,4 +38,3 @@ export function pcmOf (app: RecordingApp): Buffer {
 
 export const running = (apps: unknown[], packageName: string): boolean | undefined =>
   (apps as Array<{ packageName: string, running: boolean }>).find(a => a.packageName === packageName)?.running
-

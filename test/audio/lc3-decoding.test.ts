@@ -5,7 +5,6 @@ import { Lc3Op, decodeBatch } from '../../audio/lc3-worker.js'
 import { delay, eventually } from '../helper.js'
 import { vector } from '../lc3-vectors.js'
 
-
 /** The vector cut into messages of 1 to 9 frames (varying), each a copy as a socket would give it. */
 function messages (size: Lc3FrameSize, counts = [3, 1, 7, 10, 2, 9, 5]): Buffer[] {
   const frames = vector(`frames-${size}.lc3`)
@@ -25,7 +24,7 @@ interface Collected { chunks: Buffer[], done: Promise<void> }
 function collector (expected: number): Collected & { onPcm: (pcm: Buffer) => void } {
   const chunks: Buffer[] = []
   let resolve: () => void = () => {}
-  const done = new Promise<void>(r => { resolve = r })
+  const done = new Promise<void>(_resolve => { resolve = _resolve })
   if (expected === 0) resolve()
   return {
     chunks,

@@ -163,7 +163,6 @@ t.test('a fresh session restarts the apps its user had running; a stopped app is
   t.equal(sdk.app.sessions.length, 2, 'not restarted after a stop_app')
 })
 
-
 t.test('an SDK app holding the wrong API key is refused and its start fails', async t => {
   const sdk = await startSdkApp(t, 'com.example.recorder')
   const appsFile = writeCatalogue(t.testdir(), [{ ...sdk, apiKey: 'the-key-tether-knows' }])

@@ -110,4 +110,3 @@ t.test('a node started while Redis is away listens, reports not ready, and joins
   await eventually(async () => (await fetch(`${a.httpUrl}/ready`)).status === 200, 'ready once Redis answers', 10_000)
   await connectAcked(t, a, 'late-riser@example.com')
 })
-

@@ -45,9 +45,11 @@ t.test('apps over REST: list with hardware requirements, a start that holds its 
 })
 
 t.test('transcripts: an Android-shape German transcript reaches transcription:de-DE subscribers only', async t => {
-  const german: SdkAppOptions = { extra: (session: AppSession, app: RecordingApp) => {
-    session.events.onTranscriptionForLanguage('de-DE', data => { app.received.push({ kind: 'de', data }) })
-  } }
+  const german: SdkAppOptions = {
+    extra: (session: AppSession, app: RecordingApp) => {
+      session.events.onTranscriptionForLanguage('de-DE', data => { app.received.push({ kind: 'de', data }) })
+    }
+  }
   const { server, sdk } = await world(t, [{ packageName: 'com.example.german', options: german }, { packageName: 'com.example.english', entry: { type: 'background' } }])
   const [de, en] = sdk as [RunningApp, RunningApp]
   const p = await phone(t, server, 'android@example.com', { platform: 'android' })
@@ -102,10 +104,12 @@ const PHONE_MESSAGES: Array<Record<string, unknown>> = [
 ]
 
 t.test('the phone\'s whole vocabulary, 30 times each in a minute: no close, no error; relayed to subscribers of the exact type', async t => {
-  const watcher: SdkAppOptions = { extra: (session: AppSession, app: RecordingApp) => {
-    session.events.on('swipe_volume_status', data => { app.received.push({ kind: 'swipe_volume_status', data }) })
-    session.events.onVoiceActivity(data => { app.received.push({ kind: 'vad', data }) })
-  } }
+  const watcher: SdkAppOptions = {
+    extra: (session: AppSession, app: RecordingApp) => {
+      session.events.on('swipe_volume_status', data => { app.received.push({ kind: 'swipe_volume_status', data }) })
+      session.events.onVoiceActivity(data => { app.received.push({ kind: 'vad', data }) })
+    }
+  }
   const { server, sdk } = await world(t, [{ packageName: 'com.example.watcher', options: watcher }])
   const watcherApp = sdk[0] as RunningApp
   const p = await phone(t, server, 'chatty@example.com')
@@ -131,12 +135,14 @@ t.test('the phone\'s whole vocabulary, 30 times each in a minute: no close, no e
 })
 
 t.test('location, calendar and notifications over REST reach the apps; latecomers get the last fix and the events', async t => {
-  const listener: SdkAppOptions = { extra: (session: AppSession, app: RecordingApp) => {
-    session.events.onLocation(data => { app.received.push({ kind: 'location', data }) })
-    session.events.onCalendarEvent(data => { app.received.push({ kind: 'calendar', data }) })
-    session.events.onPhoneNotifications(data => { app.received.push({ kind: 'notification', data }) })
-    session.events.onPhoneNotificationDismissed(data => { app.received.push({ kind: 'dismissed', data }) })
-  } }
+  const listener: SdkAppOptions = {
+    extra: (session: AppSession, app: RecordingApp) => {
+      session.events.onLocation(data => { app.received.push({ kind: 'location', data }) })
+      session.events.onCalendarEvent(data => { app.received.push({ kind: 'calendar', data }) })
+      session.events.onPhoneNotifications(data => { app.received.push({ kind: 'notification', data }) })
+      session.events.onPhoneNotificationDismissed(data => { app.received.push({ kind: 'dismissed', data }) })
+    }
+  }
   const { server, sdk } = await world(t, [{ packageName: 'com.example.listener', options: listener }, { packageName: 'com.example.late', options: listener, entry: { type: 'background' } }])
   const [first, late] = sdk as [RunningApp, RunningApp]
   const p = await phone(t, server, 'data@example.com', {
@@ -188,4 +194,3 @@ t.test('requests through the phone are answered to the asking app only; with no 
   const failed = await session.audio.playAudio({ audioUrl: 'https://example.com/chime.mp3' })
   t.match(failed, { success: false, error: /not connected/ })
 })
-

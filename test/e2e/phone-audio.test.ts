@@ -64,4 +64,3 @@ for (const size of [20, 40, 60] as VectorFrameSize[]) {
     t.match(audio, { format: { format: 'lc3', frameSizeBytes: size } })
   })
 }
-
