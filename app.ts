@@ -27,14 +27,13 @@ import sessionsRoutes from './routes/sessions.js'
 import clientApiRoutes from './routes/client-api.js'
 import phoneApiPlugin from './plugins/phone-api.js'
 import { CloseCode, CloseReason } from './protocol/close-codes.js'
-import { appManagers } from './managers/apps.js'
 import type { ManagerFactory } from './sessions/manager.js'
 import { redactedRequest } from './plugins/log-serializers.js'
 
 export interface BuildOptions {
   /** Where logs go (default stdout); tests pass a stream to read them. */
   logStream?: DestinationStream
-  /** Managers every session gets beyond heartbeat and metrics: the composition point later issues (and tests) use. */
+  /** Managers every session gets beyond the recipe's own (heartbeat, token expiry, the app side): tests use this. */
   managerFactories?: readonly ManagerFactory[]
 }
 
@@ -117,15 +116,10 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(authPlugin, { config })
   await app.register(ownershipPlugin, { config })
   await app.register(appsCataloguePlugin, { config })
-  // Running apps per user live where ownership does: in memory, or on Redis in a cluster.
-  await app.register(appsPlugin, { config, directory: app.ownership.directory })
-  await app.register(registryPlugin, {
-    config,
-    ownership: app.ownership,
-    // Extra managers go first: dispatch stops at the first manager that owns a message, and the
-    // app relays own every relayable one.
-    managerFactories: [...(options.managerFactories ?? []), appManagers(app.apps)]
-  })
+  await app.register(appsPlugin, { config })
+  // Extra managers go before the app side: dispatch stops at the first manager that owns a message,
+  // and the app relays own every relayable one.
+  await app.register(registryPlugin, { config, extraManagers: options.managerFactories })
   await app.register(metricsPlugin)
   await app.register(phoneApiPlugin, { config })
 

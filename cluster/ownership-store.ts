@@ -377,7 +377,9 @@ export class OwnershipStore {
   /** Every node listed, with its liveness text (null once lapsed). */
   async listedNodes (): Promise<Array<{ nodeId: string, text: string | null }>> {
     const ids = await this.redis.zrange(keys.nodes, 0, -1)
-    const texts = await Promise.all(ids.map(async id => await this.redis.get(keys.node(id))))
+    if (ids.length === 0) return []
+    // One command whatever the number of nodes: their keys share the `{nodes}` slot.
+    const texts = await this.redis.mget(ids.map(keys.node))
     return ids.map((nodeId, i) => ({ nodeId, text: texts[i] ?? null }))
   }
 

@@ -7,7 +7,7 @@
  * answers other nodes' requests for its sessions. It knows nothing of Fastify.
  */
 import type { Log } from '../sessions/log.js'
-import type { DisposeReason } from '../sessions/lifecycle.js'
+import { DISPOSE_POLICY, type DisposeReason } from '../sessions/lifecycle.js'
 import {
   DirectoryUnavailableError, SessionMovingError, type DirectoryObserver, type DirectoryOperation, type DirectoryOutcome,
   type NodeInfo, type Ownership, type OwnershipHost, type RequestHandler, type SessionPage, type SessionPageQuery
@@ -180,7 +180,7 @@ export class RedisOwnership implements Ownership {
     if (token === undefined) return
     this.tokens.delete(session.userId)
     // A session that moved keeps its state for the node it moved to; one that ended leaves nothing.
-    this.track(this.letGo(session.userId, token, reason === 'handover').catch((error: unknown) => {
+    this.track(this.letGo(session.userId, token, DISPOSE_POLICY[reason].stateKept).catch((error: unknown) => {
       this.options.log.warn({ err: error, userId: session.userId }, 'could not release a user; a claim elsewhere takes it over')
     }))
   }

@@ -13,9 +13,9 @@ import { CloseCode } from '../protocol/close-codes.js'
 import type { AppDisplayEvent } from '../protocol/app-messages.js'
 import type { GlassesMessage } from '../protocol/glasses-messages.js'
 import { parseAppFrame } from '../protocol/parse-frame.js'
-import type { AppEntry } from '../plugins/apps-catalogue.js'
+import type { AppEntry } from '../protocol/apps-catalogue.js'
 import type { AppConnection, AppConnectionSink } from '../sessions/app-connection.js'
-import type { DisposeReason } from '../sessions/lifecycle.js'
+import { DISPOSE_POLICY, type DisposeReason } from '../sessions/lifecycle.js'
 import type { AppsView, AttachContext, Manager, SessionContext } from '../sessions/manager.js'
 import type { AppSnapshot } from '../sessions/session-snapshot.js'
 import { Resources } from '../sessions/resources.js'
@@ -152,7 +152,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     this.aborts?.abort(SESSION_ENDED)
     for (const [packageName, record] of this.apps) {
       this.settle(record, false)
-      if (reason === 'handover') this.leaveForHandover(record)
+      if (reason !== undefined && !DISPOSE_POLICY[reason].appsTold) this.leaveForHandover(record)
       else this.endSocket(record, 'User session ended')
       this.subscriptions.remove(packageName)
     }

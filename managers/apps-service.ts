@@ -4,7 +4,7 @@
  * connect back to, and observers (metrics). No Fastify here.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { AppEntry, AppsCatalogue } from '../plugins/apps-catalogue.js'
+import type { AppEntry, AppsCatalogue } from '../protocol/apps-catalogue.js'
 import type { Log } from '../sessions/log.js'
 import type { SessionDirectory } from '../sessions/session-directory.js'
 import type { AppConnection } from '../sessions/app-connection.js'

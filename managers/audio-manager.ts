@@ -5,7 +5,7 @@
  * PCM, one binary message per phone message; a slow app loses chunks (counted)
  * rather than buffering them without bound. Audio no app needs is not decoded,
  * and the microphone manager tells the phone to stop. Counting of what arrived
- * is SessionMetrics'; this manager counts what it decoded and relayed.
+ * is SessionStats'; this manager counts what it decoded and relayed.
  *
  * The format is the user's, not only the session's: a new session starts with
  * the one the user last configured (the phone may be streaming already).

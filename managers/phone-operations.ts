@@ -5,7 +5,7 @@
  * there or forwarded from another node of the cluster, so input and output are
  * plain JSON.
  */
-import type { AppEntry, AppsCatalogue } from '../plugins/apps-catalogue.js'
+import type { AppEntry, AppsCatalogue } from '../protocol/apps-catalogue.js'
 import type { Manager } from '../sessions/manager.js'
 import type { AudioFormat } from '../sessions/session-directory.js'
 import { AppManager } from './app-manager.js'

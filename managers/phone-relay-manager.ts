@@ -9,7 +9,7 @@
  *   the apps subscribed to them; the last fix and the soonest events are kept,
  *   and an app that subscribes later gets them at once.
  */
-import type { AppEntry } from '../plugins/apps-catalogue.js'
+import type { AppEntry } from '../protocol/apps-catalogue.js'
 import type { GlassesMessage } from '../protocol/glasses-messages.js'
 import type { AttachContext, Manager, SessionContext } from '../sessions/manager.js'
 import { LazyMap } from '../sessions/lazy-map.js'

@@ -1,7 +1,7 @@
 /**
  * Local transcripts from the glasses (docs/PROTOCOL.md 1.4): relayed to
  * `transcription:<lang>` subscribers in the shape the SDK's onTranscription
- * handlers read. Counting lives in SessionMetrics.
+ * handlers read. Counting lives in SessionStats.
  */
 import type { GlassesMessage } from '../protocol/glasses-messages.js'
 import type { Manager } from '../sessions/manager.js'

@@ -5,7 +5,6 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import { AppsService } from '../managers/apps-service.js'
-import { MemorySessionDirectory, type SessionDirectory } from '../sessions/session-directory.js'
 import { publicUrlOf } from './public-url.js'
 import { createLc3Decoding } from '../audio/lc3-decoding.js'
 
@@ -13,7 +12,7 @@ declare module 'fastify' {
   interface FastifyInstance { apps: AppsService }
 }
 
-export default fp<{ config: Config, directory?: SessionDirectory }>(async function appsPlugin (fastify, { config, directory }) {
+export default fp<{ config: Config }>(async function appsPlugin (fastify, { config }) {
   // Without PUBLIC_URL, apps are sent to the address this server really listens on.
   const publicUrl = publicUrlOf(fastify, config)
   if (config.publicUrl === null && (config.host === '0.0.0.0' || config.host === '::')) {
@@ -24,6 +23,6 @@ export default fp<{ config: Config, directory?: SessionDirectory }>(async functi
     onError: error => { fastify.log.error({ err: error }, 'LC3 decoding failed') }
   })
   fastify.addHook('onClose', async () => { await decoding.close() })
-  const service = new AppsService(fastify.appsCatalogue, directory ?? new MemorySessionDirectory(), config, fastify.log, publicUrl, decoding)
+  const service = new AppsService(fastify.appsCatalogue, fastify.ownership.directory, config, fastify.log, publicUrl, decoding)
   fastify.decorate('apps', service)
-}, { name: 'tether-apps', dependencies: ['tether-apps-catalogue'] })
+}, { name: 'tether-apps', dependencies: ['tether-apps-catalogue', 'tether-ownership'] })

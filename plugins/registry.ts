@@ -1,11 +1,13 @@
 /**
  * The node's session registry as `fastify.sessions`, with one structured log
- * line per lifecycle transition.
+ * line per lifecycle transition. Its sessions are composed by the one recipe
+ * (`managers/session-recipe.ts`) from the node's heartbeat timer and app services.
  */
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
+import { sessionRecipe } from '../managers/session-recipe.js'
+import { HeartbeatSweep } from '../sessions/heartbeat-sweep.js'
 import type { ManagerFactory } from '../sessions/manager.js'
-import type { Ownership } from '../sessions/ownership.js'
 import { SessionRegistry } from '../sessions/session-registry.js'
 
 declare module 'fastify' {
@@ -14,13 +16,18 @@ declare module 'fastify' {
 
 export interface RegistryPluginOptions {
   config: Config
-  ownership: Ownership
-  /** Managers every session gets beyond heartbeat and metrics. */
-  managerFactories: readonly ManagerFactory[]
+  /** Managers every session gets after heartbeat and token expiry, before the app side (tests use this). */
+  extraManagers?: readonly ManagerFactory[]
 }
 
-export default fp<RegistryPluginOptions>(async function registryPlugin (fastify, { config, managerFactories, ownership }) {
-  const registry = new SessionRegistry({ config, log: fastify.log, managerFactories, ownership })
+export default fp<RegistryPluginOptions>(async function registryPlugin (fastify, { config, extraManagers }) {
+  const heartbeat = new HeartbeatSweep(config, fastify.log)
+  const registry = new SessionRegistry({
+    config,
+    log: fastify.log,
+    ownership: fastify.ownership,
+    managerFactories: sessionRecipe({ heartbeat, apps: fastify.apps, extra: extraManagers })
+  })
   fastify.addHook('onReady', async () => { await registry.start() })
   registry.observe({
     event: (event) => {
@@ -29,4 +36,4 @@ export default fp<RegistryPluginOptions>(async function registryPlugin (fastify,
     }
   })
   fastify.decorate('sessions', registry)
-}, { name: 'tether-registry' })
+}, { name: 'tether-registry', dependencies: ['tether-ownership', 'tether-apps'] })

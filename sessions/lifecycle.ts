@@ -1,9 +1,41 @@
 /** States, reasons and lifecycle events of a user session: the string unions live here and nowhere else. */
+import type { Static } from 'typebox'
+import type { SessionStateSchema } from '../protocol/admin.js'
+import { CloseCode, type CloseCodeValue } from '../protocol/close-codes.js'
 
-export type SessionState = 'active' | 'grace' | 'disposing' | 'disposed'
+/** The states, as the admin API's schema lists them (one union, written once). */
+export type SessionState = Static<typeof SessionStateSchema>
+
+/** The state machine's legal moves (docs/ARCHITECTURE.md "The session state machine"): anything else is a bug. */
+export const TRANSITIONS: Readonly<Record<SessionState, readonly SessionState[]>> = {
+  // active -> active: a newer socket replaced the live one.
+  active: ['active', 'grace', 'disposing'],
+  grace: ['active', 'disposing'],
+  disposing: ['disposed'],
+  disposed: []
+}
 
 /** `handover`: the session moved to another node of the cluster (this copy is dropped; apps move, not end). */
 export type DisposeReason = 'grace_expired' | 'manual' | 'shutdown' | 'fatal_error' | 'handover'
+
+/** What ending a session for a reason means, in one place (counted in metrics by the reason itself). */
+export interface DisposePolicy {
+  /** The close code the phone's socket gets, or null to terminate it (it is gone already, in grace). */
+  closeCode: CloseCodeValue | null
+  /** Apps are sent `app_stopped` and closed; false when they move to another node with the session. */
+  appsTold: boolean
+  /** In a cluster, the session's saved state is kept for the node it moved to. */
+  stateKept: boolean
+}
+
+export const DISPOSE_POLICY: Readonly<Record<DisposeReason, DisposePolicy>> = {
+  grace_expired: { closeCode: null, appsTold: true, stateKept: false },
+  manual: { closeCode: CloseCode.ADMIN_ENDED, appsTold: true, stateKept: false },
+  shutdown: { closeCode: CloseCode.GOING_AWAY, appsTold: true, stateKept: false },
+  fatal_error: { closeCode: CloseCode.INTERNAL_ERROR, appsTold: true, stateKept: false },
+  // The user's newer socket is on another node: the old one is closed as a replacement on one node would be.
+  handover: { closeCode: CloseCode.REPLACED, appsTold: false, stateKept: true }
+}
 
 /** How a socket came to be attached: a new session, a resumed grace period, or a live socket taken over. */
 export type AttachOutcome = 'created' | 'resumed' | 'replaced'

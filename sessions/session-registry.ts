@@ -7,7 +7,6 @@
 import type { SessionCounts } from '../protocol/admin.js'
 import type { DisposeFailure } from './dispose-managers.js'
 import type { GlassesConnection } from './glasses-connection.js'
-import { HeartbeatSweep } from './heartbeat-sweep.js'
 import { KeyedLock } from './keyed-lock.js'
 import type { AttachOutcome, DisposeReason, LifecycleEvent } from './lifecycle.js'
 import type { Log } from './log.js'
@@ -57,12 +56,9 @@ export class SessionRegistry {
   /** REST calls waiting for a user's session to exist. */
   private readonly watchers = new Map<string, Set<() => void>>()
   private readonly ownership: Ownership
-  /** Pings and silence checks for every attached glasses socket of this node. */
-  readonly heartbeat: HeartbeatSweep
 
   constructor (private readonly options: SessionRegistryOptions) {
     this.ownership = options.ownership
-    this.heartbeat = new HeartbeatSweep(options.config, options.log)
     this.hooks = {
       graceTimerFired: (session, epoch) => { void this.expire(session, epoch) },
       fatalError: (session) => { void this.lock.run(session.userId, () => { void session.dispose('fatal_error') }) },
@@ -258,7 +254,6 @@ export class SessionRegistry {
       config: this.options.config,
       log: this.options.log,
       hooks: this.hooks,
-      heartbeat: this.heartbeat,
       managerFactories: this.options.managerFactories ?? []
     })
     this.sessions.set(userId, session)

@@ -3,7 +3,15 @@
  * handover, or a dead owner's last refresh) with the same sessionInstanceId,
  * counters and running apps.
  */
-import type { SessionData } from '../managers/session-metrics.js'
+
+/** A session's counters, as the admin Summary's `data` shows them. */
+export interface SessionData {
+  audioBytes: number
+  audioChunks: number
+  transcripts: number
+  messagesIn: number
+  messagesOut: number
+}
 
 export interface AppSnapshot {
   packageName: string

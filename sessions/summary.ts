@@ -29,7 +29,8 @@ export interface SessionDetail extends Summary {
 }
 
 export function describe (session: UserSession): SessionDetail {
-  const managers: Record<string, unknown> = {}
+  // The session's own stats stand beside its managers' snapshots, under the name they always had.
+  const managers: Record<string, unknown> = { metrics: session.metrics.snapshot() }
   for (const manager of session.managers) {
     try {
       managers[manager.name] = manager.snapshot()

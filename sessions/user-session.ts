@@ -5,19 +5,16 @@
  * and the hooks its registry gives it.
  */
 import { randomUUID } from 'node:crypto'
-import { CloseCode, type CloseCodeValue } from '../protocol/close-codes.js'
+import { CloseCode } from '../protocol/close-codes.js'
 import type { MessageErrorCode } from '../protocol/error-codes.js'
 import type { GlassesMessage } from '../protocol/glasses-messages.js'
 import { parseGlassesFrame } from '../protocol/parse-frame.js'
 import type { ConnectionAck, ServerMessage, UserSessionView } from '../protocol/server-messages.js'
-import { HeartbeatManager } from '../managers/heartbeat-manager.js'
-import type { HeartbeatSweep } from './heartbeat-sweep.js'
-import { SessionMetrics } from '../managers/session-metrics.js'
-import { TokenExpiryManager } from '../managers/token-expiry-manager.js'
+import { SessionStats } from './session-stats.js'
 import { disposeManagers, type DisposeFailure } from './dispose-managers.js'
 import type { ConnectionSink, GlassesConnection } from './glasses-connection.js'
 import {
-  EventLog, type AttachOutcome, type DisposeReason, type LifecycleEvent, type LifecycleEventName, type SessionState
+  DISPOSE_POLICY, EventLog, TRANSITIONS, type AttachOutcome, type DisposeReason, type LifecycleEvent, type LifecycleEventName, type SessionState
 } from './lifecycle.js'
 import type { Log } from './log.js'
 import type { Manager, ManagerFactory, SessionContext } from './manager.js'
@@ -48,9 +45,7 @@ export interface UserSessionOptions {
   config: SessionConfig
   log: Log
   hooks: SessionHooks
-  /** The node's heartbeat timer, shared by every session. */
-  heartbeat: HeartbeatSweep
-  /** Managers beyond the built-in heartbeat and metrics, in dispatch order. */
+  /** The session's managers (the recipe `app.ts` composes), in dispatch order; the session's own stats go first. */
   managerFactories: readonly ManagerFactory[]
   /** Resume a session another node held (same instance id, counters and apps). */
   restore?: SessionSnapshot
@@ -63,16 +58,6 @@ export class SessionGoneError extends Error {
   override readonly name = 'SessionGoneError'
 }
 
-/** The close code the glasses get for each way a session can end (docs/PROTOCOL.md 1.6). */
-const CLOSE_ON_DISPOSE: Record<DisposeReason, CloseCodeValue | null> = {
-  grace_expired: null,
-  manual: CloseCode.ADMIN_ENDED,
-  shutdown: CloseCode.GOING_AWAY,
-  fatal_error: CloseCode.INTERNAL_ERROR,
-  // The user's newer socket is on another node: as for a replacement on one node.
-  handover: CloseCode.REPLACED
-}
-
 /**
  * The session is its managers' SessionContext itself (typed down to that interface
  * for them): one object per session rather than a context object and its closures.
@@ -81,7 +66,8 @@ export class UserSession implements ConnectionSink, SessionContext {
   readonly userId: string
   readonly sessionInstanceId: string
   readonly startedAt: number
-  readonly metrics: SessionMetrics
+  /** The session's own counters and connected time. */
+  readonly metrics: SessionStats
   readonly managers: readonly Manager[]
   private childLog: Log | null = null
   private currentState: SessionState = 'active'
@@ -114,12 +100,11 @@ export class UserSession implements ConnectionSink, SessionContext {
     const restored = options.restore ?? null
     this.sessionInstanceId = restored?.sessionInstanceId ?? randomUUID()
     this.startedAt = restored?.startedAt ?? Date.now()
-    this.metrics = new SessionMetrics(restored ?? undefined)
+    this.metrics = new SessionStats(restored ?? undefined)
     this.reconnectionCount = restored?.reconnections ?? 0
     this.restored = restored
     // concat gives an array of exactly this length (a spread would over-allocate, per session).
-    this.managers = [new HeartbeatManager(this, options.heartbeat), new TokenExpiryManager(this), this.metrics as Manager]
-      .concat(options.managerFactories.flatMap(factory => factory(this)))
+    this.managers = options.managerFactories.flatMap(factory => factory(this))
     this.emit('session.created', restored === null ? {} : { reason: 'handover' })
   }
 
@@ -217,10 +202,11 @@ export class UserSession implements ConnectionSink, SessionContext {
     if (reconnection) this.reconnectionCount += 1
     this.connection = connection
     this.connectedAt = now
-    this.currentState = 'active'
+    this.transition('active')
 
     connection.ackedAsReconnection = reconnection
     this.sendAck(connection)
+    this.metrics.onAttach()
     this.runManagers(manager => { manager.onAttach?.({ connection, reconnection }); return false })
     connection.bind(this)
 
@@ -308,11 +294,12 @@ export class UserSession implements ConnectionSink, SessionContext {
     const now = Date.now()
     this.connection = null
     this.connectedAt = null
-    this.currentState = 'grace'
+    this.transition('grace')
     this.disconnectedAt = now
     this.graceExpiresAt = now + this.config.gracePeriodMs
     const epoch = ++this.graceEpoch
     this.timers.timeout(() => this.hooks.graceTimerFired(this, epoch), this.config.gracePeriodMs)
+    this.metrics.onDetach()
     for (const manager of this.managers) {
       try {
         manager.onDetach?.({ connectionId: connection.id, closeCode: code })
@@ -342,7 +329,7 @@ export class UserSession implements ConnectionSink, SessionContext {
    */
   dispose (reason: DisposeReason): Promise<DisposeOutcome> {
     if (this.disposal !== null) return this.disposal
-    this.currentState = 'disposing'
+    this.transition('disposing')
     this.disposal = this.runDisposal(reason)
     return this.disposal
   }
@@ -354,17 +341,18 @@ export class UserSession implements ConnectionSink, SessionContext {
     this.connection = null
     if (connection !== null) {
       connection.unbind()
-      const code = CLOSE_ON_DISPOSE[reason]
+      const code = DISPOSE_POLICY[reason].closeCode
       if (code !== null) connection.close(code)
       else connection.terminate()
       this.connectedAt = null
     }
+    this.metrics.dispose()
     const failures = await disposeManagers(this.managers, this.config.managerDisposeTimeoutMs, reason)
     for (const failure of failures) {
       this.log.error({ err: failure.error, manager: failure.manager, kind: failure.kind }, 'manager failed to dispose')
       this.hooks.disposeFailed?.(failure)
     }
-    this.currentState = 'disposed'
+    this.transition('disposed')
     this.hooks.disposed(this, reason)
     this.emit('session.disposed', {
       reason,
@@ -430,6 +418,12 @@ export class UserSession implements ConnectionSink, SessionContext {
     this.timers.clear()
     this.disconnectedAt = null
     this.graceExpiresAt = null
+  }
+
+  /** Every change of state goes through here, checked against the state machine's table. */
+  private transition (to: SessionState): void {
+    if (!TRANSITIONS[this.currentState].includes(to)) throw new Error(`illegal session transition ${this.currentState} -> ${to}`)
+    this.currentState = to
   }
 
   private emit (event: LifecycleEventName, fields: Partial<LifecycleEvent>): void {

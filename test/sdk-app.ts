@@ -9,7 +9,7 @@ import type { Server as HttpServer } from 'node:http'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import type { AppSession } from '@mentra/sdk'
-import type { AppEntryInFile } from '../plugins/apps-catalogue.js'
+import type { AppEntryInFile } from '../protocol/apps-catalogue.js'
 import { listenOnLoopback, type Teardown } from './helper.js'
 
 // The SDK ships an ES module bundle in a package without "type": "module"; tap's

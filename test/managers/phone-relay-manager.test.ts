@@ -2,7 +2,7 @@
 import t from 'tap'
 import { PhoneRelayManager, calendarEventOf, fixOf } from '../../managers/phone-relay-manager.js'
 import { SubscriptionManager } from '../../managers/subscription-manager.js'
-import type { AppEntry } from '../../plugins/apps-catalogue.js'
+import type { AppEntry } from '../../protocol/apps-catalogue.js'
 import type { Teardown } from '../helper.js'
 import { FakeSession, RecordingOutlet } from './fake-session.js'
 

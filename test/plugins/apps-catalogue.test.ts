@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { ConfigError } from '../../config.js'
-import { loadCatalogue, parseCatalogue } from '../../plugins/apps-catalogue.js'
+import { loadCatalogue, parseCatalogue } from '../../protocol/apps-catalogue.js'
 import { sha256 } from '../raw-app.js'
 
 const good = { packageName: 'com.example.a', name: 'A', webhookUrl: 'http://127.0.0.1:1/webhook', apiKeySha256: sha256('k') }

@@ -1,19 +1,41 @@
 /**
- * The app side of a session: one factory that builds the managers that serve
- * apps and the phone, and wires them to each other (they share the
- * subscription table and the app sockets), in dispatch order.
+ * The one recipe for a session's managers, in dispatch order: heartbeat and
+ * token expiry, any extra managers given (tests use this), then the app side,
+ * built together and wired to each other (they share the subscription table and
+ * the app sockets). `app.ts` passes it to the registry; the session core names
+ * no manager.
  */
+import type { HeartbeatSweep } from '../sessions/heartbeat-sweep.js'
 import type { Manager, ManagerFactory } from '../sessions/manager.js'
 import { AppManager } from './app-manager.js'
 import type { AppsService } from './apps-service.js'
 import { AudioManager } from './audio-manager.js'
 import { DeviceStateManager } from './device-state-manager.js'
 import { DisplayManager } from './display-manager.js'
+import { HeartbeatManager } from './heartbeat-manager.js'
 import { MicrophoneManager } from './microphone-manager.js'
 import { PhoneRelayManager } from './phone-relay-manager.js'
 import { SubscriptionManager } from './subscription-manager.js'
+import { TokenExpiryManager } from './token-expiry-manager.js'
 import { TranscriptManager } from './transcript-manager.js'
 
+export interface SessionRecipeParts {
+  /** The node's heartbeat timer, shared by every session. */
+  heartbeat: HeartbeatSweep
+  apps: AppsService
+  /** Managers to add after heartbeat and token expiry, before the app side. */
+  extra?: readonly ManagerFactory[]
+}
+
+export function sessionRecipe ({ heartbeat, apps, extra = [] }: SessionRecipeParts): ManagerFactory[] {
+  return [
+    session => [new HeartbeatManager(session, heartbeat), new TokenExpiryManager(session)],
+    ...extra,
+    appManagers(apps)
+  ]
+}
+
+/** The app side: every manager that serves apps and the phone, wired to each other. */
 export function appManagers (service: AppsService): ManagerFactory {
   const { config, catalogue } = service
   const displayOptions = {

@@ -1,21 +1,12 @@
 /**
- * Per-session accounting (the admin Summary's `data`, docs/PROTOCOL.md 3): connected time, message
- * and audio counts, transcripts. The session feeds it directly; it also follows
- * attach/detach like any manager to know when the glasses are connected.
+ * The session's own stats (the admin Summary's `data`, docs/PROTOCOL.md 3): connected time,
+ * message and audio counts, transcripts. Not a manager: the session feeds it directly and
+ * tells it when a socket attaches and detaches.
  */
-import type { Manager } from '../sessions/manager.js'
 import type { GlassesMessage } from '../protocol/glasses-messages.js'
+import type { SessionData } from './session-snapshot.js'
 
-export interface SessionData {
-  audioBytes: number
-  audioChunks: number
-  transcripts: number
-  messagesIn: number
-  messagesOut: number
-}
-
-export class SessionMetrics implements Manager {
-  readonly name = 'metrics'
+export class SessionStats {
   private readonly data: SessionData = { audioBytes: 0, audioChunks: 0, transcripts: 0, messagesIn: 0, messagesOut: 0 }
   private connectedBeforeMs = 0
   private connectedSince: number | null = null
