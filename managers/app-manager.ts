@@ -83,7 +83,9 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     private readonly subscriptions: SubscriptionManager,
     private readonly display: DisplayManager,
     private readonly phone: PhoneRelayManager
-  ) {}
+  ) {
+    session.provideApps({ view: () => this.appsView(), running: () => this.runningApps() })
+  }
 
   // ---- Manager ----
 
@@ -104,7 +106,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     if (!ctx.reconnection) this.inBackground(this.restoreRunningApps(), 'restoring running apps')
   }
 
-  exportApps (): AppSnapshot[] {
+  private runningApps (): AppSnapshot[] {
     return [...this.apps.keys()].map(packageName => ({ packageName, appSessionId: this.appSessionId(packageName) }))
   }
 
@@ -120,7 +122,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     return false
   }
 
-  describeApps (): AppsView {
+  private appsView (): AppsView {
     const activeAppSessions: string[] = []
     const loadingApps: string[] = []
     for (const [packageName, record] of this.apps) {

@@ -10,6 +10,8 @@ import type { SessionDirectory } from '../sessions/session-directory.js'
 import type { AppConnection } from '../sessions/app-connection.js'
 import type { Lc3Decoding } from '../audio/lc3-decoding.js'
 import type { MicrophoneTimings } from './microphone-manager.js'
+import type { AppConnectionInit } from '../protocol/app-messages.js'
+import type { AppConnectionErrorCode } from '../protocol/error-codes.js'
 
 /** user: start_app; restore: a fresh session; restart: after app grace; handover: the session moved here. */
 export type StartReason = 'user' | 'restore' | 'restart' | 'handover'
@@ -34,6 +36,9 @@ export interface AppEndpoint {
 }
 
 export interface AppSlot { readonly packageName: string, readonly endpoint: AppEndpoint }
+
+/** Why an app's init was refused, as `tpa_connection_error` says it. */
+export interface InitRefusal { code: AppConnectionErrorCode, message: string }
 
 export interface AppsConfig extends MicrophoneTimings {
   appStartTimeoutMs: number
@@ -62,6 +67,24 @@ export class AppsService {
   /** `PUBLIC_URL` with http(s) turned into ws(s), plus /app-ws. */
   websocketUrl (): string {
     return `${this.publicUrl().replace(/^http/, 'ws')}/app-ws`
+  }
+
+  /**
+   * An app socket's init, checked in the order of docs/PROTOCOL.md 2.2: its key, its session, its app
+   * started there. Admitted, the socket is handed to that session's app manager and null is returned.
+   */
+  admit (init: AppConnectionInit, connection: AppConnection): InitRefusal | null {
+    const slot = this.slots.get(init.sessionId)
+    if (this.verifyKey(init.packageName, init.apiKey) === null) {
+      // The app the session waits for holds the wrong key: its start cannot succeed.
+      if (slot?.packageName === init.packageName) slot.endpoint.refused(init.packageName)
+      return { code: 'INVALID_API_KEY', message: 'unknown package or bad API key' }
+    }
+    if (slot === undefined) return { code: 'SESSION_NOT_FOUND', message: 'no such session' }
+    if (slot.packageName !== init.packageName || !slot.endpoint.accept(init.packageName, connection)) {
+      return { code: 'APP_NOT_STARTED', message: 'this app is not started for that session' }
+    }
+    return null
   }
 
   /** The catalogue entry when the key's sha256 matches it; compared in constant time, unknown apps included. */

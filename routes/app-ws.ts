@@ -1,19 +1,17 @@
 /**
  * `GET /app-ws` (docs/PROTOCOL.md 2.2): a plain upgrade; the app's first message must be
  * its `tpa_connection_init`, checked in the documented order, within
- * APP_INIT_TIMEOUT_MS. An accepted socket is handed to its session's app manager.
+ * APP_INIT_TIMEOUT_MS; the apps service admits it to its session's app manager or says why not.
  */
 import type {} from '@fastify/websocket'
 import type { FastifyPluginAsync } from 'fastify'
 import type { Config } from '../config.js'
 import type { AppConnectionInit } from '../protocol/app-messages.js'
 import { CloseCode } from '../protocol/close-codes.js'
+import type { AppConnectionErrorCode } from '../protocol/error-codes.js'
 import { parseAppFrame } from '../protocol/parse-frame.js'
 import { AppConnection } from '../sessions/app-connection.js'
 import { releaseUpgrade } from './release-upgrade.js'
-
-/** `code` of `tpa_connection_error` (docs/PROTOCOL.md 2.2). */
-export type AppConnectionErrorCode = 'INVALID_API_KEY' | 'SESSION_NOT_FOUND' | 'APP_NOT_STARTED' | 'INVALID_INIT'
 
 const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fastify, { config }) {
   const apps = fastify.apps
@@ -23,24 +21,6 @@ const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fast
     connection.send({ type: 'tpa_connection_error', code, message, timestamp: new Date().toISOString() })
     connection.unbind()
     connection.close(CloseCode.POLICY_VIOLATION, code)
-  }
-
-  /** The checks of docs/PROTOCOL.md 2.2, in its order. */
-  function admit (connection: AppConnection, init: AppConnectionInit): void {
-    const slot = apps.slots.get(init.sessionId)
-    if (apps.verifyKey(init.packageName, init.apiKey) === null) {
-      refuse(connection, 'INVALID_API_KEY', 'unknown package or bad API key')
-      // The app the session waits for holds the wrong key: its start cannot succeed.
-      if (slot?.packageName === init.packageName) slot.endpoint.refused(init.packageName)
-      return
-    }
-    if (slot === undefined) {
-      refuse(connection, 'SESSION_NOT_FOUND', 'no such session')
-      return
-    }
-    if (slot.packageName !== init.packageName || !slot.endpoint.accept(init.packageName, connection)) {
-      refuse(connection, 'APP_NOT_STARTED', 'this app is not started for that session')
-    }
   }
 
   fastify.get('/app-ws', {
@@ -69,7 +49,8 @@ const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fast
           return
         }
         try {
-          admit(channel, parsed.message as AppConnectionInit)
+          const refusal = apps.admit(parsed.message as AppConnectionInit, channel)
+          if (refusal !== null) refuse(channel, refusal.code, refusal.message)
         } catch (error) {
           fastify.log.error({ err: error }, 'app init failed')
           channel.close(CloseCode.INTERNAL_ERROR)

@@ -27,6 +27,16 @@ export interface SessionContext {
   readonly restored: SessionSnapshot | null
   /** What another node would need to resume the session changed (apps started or stopped): write it down. */
   changed: () => void
+  /** The one manager that runs apps hands the session its apps facet (the view's app part, the apps to move). */
+  provideApps: (apps: AppsFacet) => void
+}
+
+/** The session's apps, as the manager that runs them shows them: the only app vocabulary the session knows. */
+export interface AppsFacet {
+  /** The apps part of the session view (ack, `app_state_change`). */
+  view: () => AppsView
+  /** The running apps, for a snapshot another node resumes from. */
+  running: () => AppSnapshot[]
 }
 
 /** The app part of the session view, contributed by the manager that runs apps. */
@@ -55,12 +65,8 @@ export interface Manager {
   handleUnlisted?: (message: UnlistedGlassesMessage) => void
   /** A binary (audio) frame from the glasses. */
   handleBinary?: (data: Buffer) => void
-  /** The apps part of the session view; one manager (the app manager) provides it. */
-  describeApps?: () => AppsView
   /** A JSON-safe view for GET /sessions/:userId. */
   snapshot: () => unknown
-  /** The running apps, for a snapshot (the app manager provides it). */
-  exportApps?: () => AppSnapshot[]
   /**
    * Release everything; idempotent. May be async; the session bounds it with a
    * timeout. On `handover` the session moves to another node: apps are not told.

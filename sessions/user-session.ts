@@ -17,7 +17,7 @@ import {
   DISPOSE_POLICY, EventLog, TRANSITIONS, type AttachOutcome, type DisposeReason, type LifecycleEvent, type LifecycleEventName, type SessionState
 } from './lifecycle.js'
 import type { Log } from './log.js'
-import type { Manager, ManagerFactory, SessionContext } from './manager.js'
+import type { AppsFacet, Manager, ManagerFactory, SessionContext } from './manager.js'
 import { Resources } from './resources.js'
 import type { SessionConfig } from './session-config.js'
 import type { SessionSnapshot } from './session-snapshot.js'
@@ -86,6 +86,8 @@ export class UserSession implements ConnectionSink, SessionContext {
   private disposal: Promise<DisposeOutcome> | null = null
   private readonly timers = new Resources()
   private readonly events = new EventLog()
+  /** The apps facet, given by the manager that runs apps (a session built without one has no apps). */
+  private apps: AppsFacet | null = null
   readonly config: SessionConfig
   /** The state this session was resumed from on another node, or null for a new session. */
   readonly restored: SessionSnapshot | null
@@ -146,6 +148,8 @@ export class UserSession implements ConnectionSink, SessionContext {
   recentEvents (): LifecycleEvent[] { return this.events.list() }
 
   changed (): void { this.hooks.changed(this) }
+
+  provideApps (apps: AppsFacet): void { this.apps = apps }
 
   /** While in the future, a new socket of this user is refused rather than taking the live one over. */
   get takeoverCooldownUntil (): number { return this.cooldownUntil }
@@ -220,7 +224,7 @@ export class UserSession implements ConnectionSink, SessionContext {
 
   /** The app-facing view carried by the ack and `app_state_change`. */
   view (): UserSessionView {
-    const apps = this.managers.find(manager => manager.describeApps !== undefined)?.describeApps?.()
+    const apps = this.apps?.view()
     return {
       userId: this.userId,
       startTime: new Date(this.startedAt).toISOString(),
@@ -240,7 +244,7 @@ export class UserSession implements ConnectionSink, SessionContext {
       state: this.currentState === 'grace' ? 'grace' : 'active',
       data: this.metrics.counts(),
       connectedMs: this.metrics.connectedMs(),
-      apps: this.managers.flatMap(manager => manager.exportApps?.() ?? [])
+      apps: this.apps?.running() ?? []
     }
   }
 

@@ -3,7 +3,7 @@
  * what a manager sends to the phone, and a switch for whether a phone is attached.
  */
 import { testConfig } from '../helper.js'
-import type { SessionContext } from '../../sessions/manager.js'
+import type { AppsFacet, SessionContext } from '../../sessions/manager.js'
 import { silentLog } from '../../sessions/log.js'
 import type { ServerMessage } from '../../protocol/server-messages.js'
 
@@ -21,6 +21,10 @@ export class FakeSession implements SessionContext {
   changes = 0
 
   changed (): void { this.changes += 1 }
+
+  apps: AppsFacet | null = null
+
+  provideApps (apps: AppsFacet): void { this.apps = apps }
 
   send (message: ServerMessage): boolean {
     if (!this.phoneConnected) return false
@@ -51,5 +55,15 @@ export class RecordingOutlet {
   sendMessage (packageName: string, message: { type: string, [key: string]: unknown }): boolean {
     this.messages.push({ packageName, message })
     return true
+  }
+}
+
+/** A FakeSession with part of its configuration changed: short timers for one test. */
+export class ConfiguredSession extends FakeSession {
+  override readonly config: ReturnType<typeof testConfig>
+
+  constructor (overrides: Parameters<typeof testConfig>[0]) {
+    super()
+    this.config = testConfig(overrides)
   }
 }
