@@ -180,7 +180,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     const entry = this.service.catalogue.get(packageName)
     if (entry === undefined) {
       this.session.send({
-        type: 'error', code: 'UNKNOWN_APP', message: `no app "${packageName.slice(0, 64)}"`, timestamp: new Date().toISOString()
+        type: 'error', code: 'UNKNOWN_APP', message: 'no such app in the catalogue', timestamp: new Date().toISOString()
       })
       return false
     }

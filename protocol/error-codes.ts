@@ -7,4 +7,4 @@ export type ConnectionErrorCode =
 export type AppConnectionErrorCode = 'INVALID_API_KEY' | 'SESSION_NOT_FOUND' | 'APP_NOT_STARTED' | 'INVALID_INIT'
 
 /** `code` values of `error` messages sent on an open glasses socket (docs/PROTOCOL.md 1.4). */
-export type MessageErrorCode = 'MALFORMED_MESSAGE' | 'UNKNOWN_TYPE' | 'INVALID_MESSAGE'
+export type MessageErrorCode = 'MALFORMED_MESSAGE' | 'UNKNOWN_TYPE' | 'INVALID_MESSAGE' | 'UNKNOWN_APP'

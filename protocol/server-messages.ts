@@ -23,6 +23,6 @@ export interface ConnectionAck {
 
 export interface PongMessage { type: 'pong', timestamp: string }
 
-export interface ErrorMessage { type: 'error', code: MessageErrorCode | string, message: string, timestamp: string }
+export interface ErrorMessage { type: 'error', code: MessageErrorCode, message: string, timestamp: string }
 
 export type ServerMessage = ConnectionAck | PongMessage | ErrorMessage | { type: string, [key: string]: unknown }
