@@ -18,6 +18,7 @@ import type { SessionSnapshot } from '../sessions/session-snapshot.js'
 import { describe, summarize, type SessionDetail } from '../sessions/summary.js'
 import type { UserSession } from '../sessions/user-session.js'
 import type { Summary } from '../protocol/admin.js'
+import { inBatches } from './bounded.js'
 import { NO_ANSWER, RemoteRequestError, type ClusterRpc } from './cluster-rpc.js'
 import { newIncarnation, type OwnerRecord, type OwnershipStore, type SessionWrite } from './ownership-store.js'
 
@@ -51,6 +52,10 @@ const SUBSCRIBE_WAIT_MS = 3000
 const REMOTE_CHANGES_MS = 250
 /** Dead nodes are looked for every this many liveness renewals. */
 const REAP_EVERY_TICKS = 3
+/** Redis operations one burst (writes, re-assertions, settling) keeps in flight at most. */
+const BURST_LIMIT = 256
+/** How long one node alone settles a dead node's users before another may (idempotent if both do). */
+const REAPER_LOCK_MS = 60_000
 /** Positions of expired sessions dropped from the index per tick. */
 const EXPIRED_BATCH = 500
 
@@ -85,6 +90,10 @@ export class RedisOwnership implements Ownership {
   private host: OwnershipHost = NO_HOST
   private incarnation = newIncarnation()
   private renewed = false
+  private tickRunning = false
+  /** Long bursts run beside the renewals, never inside them: a renewal must not wait on them and lapse. */
+  private reasserting = false
+  private reaping = false
   /** This node's users from before it started (a restart under the same NODE_ID) are settled once. */
   private settledEarlier = false
   private ticks = 0
@@ -122,7 +131,10 @@ export class RedisOwnership implements Ownership {
       return false
     })
     await Promise.race([subscribed, delay(SUBSCRIBE_WAIT_MS)])
-    this.timer = setInterval(() => { this.ticking = this.tick() }, Math.max(50, Math.floor(this.options.leaseTtlMs / 3)))
+    this.timer = setInterval(() => {
+      // A renewal still running (Redis slow or away) is not stacked on.
+      if (!this.tickRunning) this.ticking = this.tick()
+    }, Math.max(50, Math.floor(this.options.leaseTtlMs / 3)))
     this.timer.unref()
     // Claims name this node's incarnation: it must be live in Redis before the first one.
     this.ticking = this.tick()
@@ -404,7 +416,7 @@ export class RedisOwnership implements Ownership {
     const sessions = [...this.dirty.values()]
     this.dirty.clear()
     if (sessions.length === 0) return
-    await Promise.all(sessions.map(async session => { await this.write(session) }))
+    await inBatches(sessions, BURST_LIMIT, async session => { await this.write(session) })
     this.rpc.announce()
     this.localChanged()
   }
@@ -504,6 +516,7 @@ export class RedisOwnership implements Ownership {
    * write every user of ours again under a new incarnation, or drop those another node took meanwhile.
    */
   private async tick (): Promise<void> {
+    this.tickRunning = true
     try {
       let active = 0
       let grace = 0
@@ -525,7 +538,7 @@ export class RedisOwnership implements Ownership {
       if (renewal !== 0) this.incarnation = next
       if ((renewal !== 0 || restarted) && this.renewed) {
         this.options.log.warn({ lapsed: renewal !== 0, restarted }, 'liveness lapsed or Redis restarted: writing this node\'s users again')
-        await this.reassertAll()
+        this.background('reasserting', async () => { await this.reassertAll() })
       }
       this.renewed = true
       for (const userId of [...this.suspects]) {
@@ -534,10 +547,21 @@ export class RedisOwnership implements Ownership {
         if (session !== undefined) this.changed(session)
       }
       if (Date.now() - this.lastCountersSweep >= this.options.countersWriteMs) this.writeMovedCounters()
-      if (this.ticks++ % REAP_EVERY_TICKS === 0) await this.reap()
+      if (this.ticks++ % REAP_EVERY_TICKS === 0) this.background('reaping', async () => { await this.reap() })
     } catch (error) {
       this.options.log.warn({ err: error }, 'liveness renewal failed')
+    } finally {
+      this.tickRunning = false
     }
+  }
+
+  /** Run a burst beside the renewals, one of each kind at a time. */
+  private background (kind: 'reasserting' | 'reaping', work: () => Promise<void>): void {
+    if (this[kind]) return
+    this[kind] = true
+    this.track(work().catch((error: unknown) => {
+      this.options.log.warn({ err: error, kind }, 'cluster background work failed; retried at a later renewal')
+    }).finally(() => { this[kind] = false }))
   }
 
   /** Sessions whose transcripts or audio moved since they were last written are written now. */
@@ -552,7 +576,7 @@ export class RedisOwnership implements Ownership {
 
   private async reassertAll (): Promise<void> {
     const sessions = [...this.host.all()].filter(session => session.isLive && this.tokens.has(session.userId))
-    await Promise.all(sessions.map(async session => {
+    await inBatches(sessions, BURST_LIMIT, async session => {
       const update = this.sessionWrite(session, this.tokens.get(session.userId) ?? '')
       try {
         const outcome = await this.guard('reassert', async () => await this.store.reassert(update, this.incarnation))
@@ -566,7 +590,7 @@ export class RedisOwnership implements Ownership {
       } catch {
         this.suspects.add(session.userId)
       }
-    }))
+    })
   }
 
   /** Settle the users of dead nodes (and of this node's earlier incarnations), then drop expired index entries. */
@@ -578,7 +602,7 @@ export class RedisOwnership implements Ownership {
     }
     for (const { nodeId, text } of listed) {
       if (text !== null || nodeId === this.nodeId) continue
-      if (!await this.store.lockReaper(nodeId, 3 * this.options.leaseTtlMs)) continue
+      if (!await this.store.lockReaper(nodeId, Math.max(REAPER_LOCK_MS, 3 * this.options.leaseTtlMs))) continue
       await this.settle(nodeId, '')
       await this.store.forgetNode(nodeId)
     }
@@ -596,7 +620,7 @@ export class RedisOwnership implements Ownership {
     do {
       const [next, users] = await this.store.usersOf(nodeId, cursor)
       cursor = next
-      await Promise.all(users.map(async userId => {
+      await inBatches(users, BURST_LIMIT, async userId => {
         if (nodeId === this.nodeId && this.tokens.has(userId)) return
         const placement = await this.guard('reap', async () => await this.store.reap(userId, nodeId, liveIncarnation, this.options.gracePeriodMs))
         if (placement === null) return
@@ -606,7 +630,7 @@ export class RedisOwnership implements Ownership {
           this.store.expire(placement.position, Date.now() + this.options.gracePeriodMs),
           this.store.dropUser(nodeId, userId)
         ])
-      }))
+      })
     } while (cursor !== '0')
     if (settled > 0) {
       this.options.log.info({ nodeId, settled }, 'sessions of a dead node kept in grace for a reconnect elsewhere')

@@ -48,6 +48,8 @@ export class AudioManager implements Manager {
 
   /** `POST /api/client/audio/configure`: the session's format from now on, remembered for the user. */
   configure (format: AudioFormat): void {
+    // A call racing the session's end changes nothing: no decoder to open, no format to store.
+    if (this.disposed) return
     // The phone configures after every ack: a format already known and unchanged is no news to store.
     const unchanged = this.formatKnown && JSON.stringify(format) === JSON.stringify(this.format)
     this.format = format
@@ -60,6 +62,8 @@ export class AudioManager implements Manager {
   }
 
   handleBinary (data: Buffer): void {
+    // After dispose a late frame must not open a decoder stream nobody would close.
+    if (this.disposed) return
     if (!this.formatKnown) {
       this.held ??= []
       if (this.held.length < MAX_HELD) this.held.push(data)
