@@ -1,5 +1,5 @@
 /**
- * Ownership across nodes on Redis (docs/ARCHITECTURE.md "Cluster"): one session
+ * Ownership across nodes on Redis (docs/ARCHITECTURE.md "Cluster mode"): one session
  * per user cluster-wide. This node claims a user before taking its socket, asks
  * the owner to hand the session over when another live node holds it, takes it
  * from a node whose liveness lapsed, writes a session when it changes (never

@@ -1,5 +1,5 @@
 /**
- * The ownership seam (docs/ARCHITECTURE.md "Ownership"): which node holds each
+ * The ownership seam (docs/ARCHITECTURE.md "Cluster mode"): which node holds each
  * user's session, and the views and requests that reach across nodes. One node
  * alone uses `LocalOwnership` (everything in memory, nothing written); a cluster
  * uses the Redis implementation in `cluster/`. The registry, the routes and the
