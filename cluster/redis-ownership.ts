@@ -12,10 +12,10 @@ import {
   DirectoryUnavailableError, SessionMovingError, type DirectoryObserver, type DirectoryOperation, type DirectoryOutcome,
   type NodeInfo, type Ownership, type OwnershipHost, type RequestHandler, type SessionPage, type SessionPageQuery
 } from '../sessions/ownership.js'
-import type { SessionDirectory } from '../sessions/session-directory.js'
+import type { UserStore } from '../sessions/user-store.js'
 import { positionUser, sessionPosition } from '../sessions/session-position.js'
 import type { SessionSnapshot } from '../sessions/session-snapshot.js'
-import { describe, summarize, type SessionDetail } from '../sessions/summary.js'
+import { sessionDetail, summarize, type SessionDetail } from '../sessions/summary.js'
 import type { UserSession } from '../sessions/user-session.js'
 import type { Summary } from '../protocol/admin.js'
 import { inBatches } from './bounded.js'
@@ -105,7 +105,7 @@ export class RedisOwnership implements Ownership {
   /** Unknown until Redis first answers: /ready stays 503 until then. */
   private unreachable = true
 
-  constructor (private readonly store: OwnershipStore, readonly directory: SessionDirectory, private readonly rpc: ClusterRpc,
+  constructor (private readonly store: OwnershipStore, readonly userStore: UserStore, private readonly rpc: ClusterRpc,
     private readonly options: RedisOwnershipOptions) {}
 
   get nodeId (): string { return this.options.nodeId }
@@ -120,7 +120,7 @@ export class RedisOwnership implements Ownership {
     })
     this.rpc.handle('detail', async params => {
       const session = host.local((params as { userId: string }).userId)
-      return session === undefined ? null : describe(session)
+      return session === undefined ? null : sessionDetail(session)
     })
     this.rpc.handle('delete', async params => await host.end((params as { userId: string }).userId, 'manual'))
     this.rpc.handle('yield', async params => await this.yieldIfIdle((params as { userId: string }).userId))
@@ -225,7 +225,7 @@ export class RedisOwnership implements Ownership {
 
   async detail (userId: string): Promise<SessionDetail | null> {
     const session = this.host.local(userId)
-    if (session !== undefined) return describe(session)
+    if (session !== undefined) return sessionDetail(session)
     const owner = await this.guard('owner', async () => await this.store.owner(userId))
     if (owner === null || owner.nodeId === '' || owner.nodeId === this.nodeId) return null
     if (await this.isAlive(owner)) {
@@ -569,7 +569,7 @@ export class RedisOwnership implements Ownership {
     this.lastCountersSweep = Date.now()
     for (const session of this.host.all()) {
       if (!session.isLive || !this.tokens.has(session.userId)) continue
-      const data = session.metrics.counts()
+      const data = session.stats.counts()
       if (this.writtenCounters.get(session.userId) !== `${data.transcripts}:${data.audioChunks}`) this.changed(session)
     }
   }

@@ -203,7 +203,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     this.subscriptions.remove(packageName)
     this.display.forget(packageName)
     this.publishState()
-    this.inBackground(this.service.directory.appStopped(this.session.userId, packageName), 'forgetting a stopped app')
+    this.inBackground(this.service.userStore.appStopped(this.session.userId, packageName), 'forgetting a stopped app')
     await postWebhook(record.entry.webhookUrl, {
       type: 'stop_request',
       sessionId: this.appSessionId(packageName),
@@ -216,7 +216,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
   }
 
   private async restoreRunningApps (): Promise<void> {
-    const running = await this.service.directory.runningApps(this.session.userId)
+    const running = await this.service.userStore.runningApps(this.session.userId)
     await Promise.all(running.map(async packageName => await this.start(packageName, 'restore')))
   }
 
@@ -258,7 +258,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     this.settle(record, false)
     this.subscriptions.remove(packageName)
     this.publishState()
-    this.inBackground(this.service.directory.appStartFailed(this.session.userId, packageName), 'counting a failed start')
+    this.inBackground(this.service.userStore.appStartFailed(this.session.userId, packageName), 'counting a failed start')
     this.service.notify(o => o.startFailed?.(packageName, failure))
     this.session.log.warn({ packageName, failure }, 'app start failed')
   }
@@ -301,7 +301,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     if (pending !== null) {
       record.startedAt = Date.now()
       this.settle(record, true)
-      this.inBackground(this.service.directory.appStarted(this.session.userId, packageName), 'remembering a running app')
+      this.inBackground(this.service.userStore.appStarted(this.session.userId, packageName), 'remembering a running app')
       this.service.notify(o => o.started?.(packageName, pending.reason))
       this.publishState()
     }

@@ -1,12 +1,12 @@
 /**
  * What every session's app managers share on one node: the catalogue, the
- * directory, the index from opaque app session ids to their owner, the URL apps
+ * user store, the index from opaque app session ids to their owner, the URL apps
  * connect back to, and observers (metrics). No Fastify here.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { AppEntry, AppsCatalogue } from '../protocol/apps-catalogue.js'
 import type { Log } from '../sessions/log.js'
-import type { SessionDirectory } from '../sessions/session-directory.js'
+import type { UserStore } from '../sessions/user-store.js'
 import type { AppConnection } from '../sessions/app-connection.js'
 import type { Lc3Decoding } from '../audio/lc3-decoding.js'
 import type { MicrophoneTimings } from './microphone-manager.js'
@@ -56,7 +56,7 @@ export class AppsService {
 
   constructor (
     readonly catalogue: AppsCatalogue,
-    readonly directory: SessionDirectory,
+    readonly userStore: UserStore,
     readonly config: AppsConfig,
     readonly log: Log,
     private readonly publicUrl: () => string,

@@ -12,7 +12,7 @@
  */
 import { PCM_BYTES_PER_FRAME } from '../audio/lc3-decoder.js'
 import type { Lc3Decoding, StreamDecoder } from '../audio/lc3-decoding.js'
-import type { AudioFormat, SessionDirectory } from '../sessions/session-directory.js'
+import type { AudioFormat, UserStore } from '../sessions/user-store.js'
 import type { Manager, SessionContext } from '../sessions/manager.js'
 import type { MicrophoneManager } from './microphone-manager.js'
 import { AUDIO_STREAM } from './streams.js'
@@ -42,7 +42,7 @@ export class AudioManager implements Manager {
     private readonly subscriptions: SubscriptionManager,
     private readonly outlet: AppOutlet,
     private readonly decoding: Lc3Decoding,
-    private readonly directory: SessionDirectory,
+    private readonly userStore: UserStore,
     private readonly microphone: MicrophoneManager
   ) {}
 
@@ -56,7 +56,7 @@ export class AudioManager implements Manager {
     if (unchanged) return
     this.dropDecoder()
     this.known()
-    this.directory.setAudioFormat(this.session.userId, format).catch((error: unknown) => {
+    this.userStore.setAudioFormat(this.session.userId, format).catch((error: unknown) => {
       this.session.log.warn({ err: error }, 'could not remember the user\'s audio format')
     })
   }
@@ -109,7 +109,7 @@ export class AudioManager implements Manager {
   private readStoredFormat (): void {
     if (this.reading) return
     this.reading = true
-    this.directory.audioFormat(this.session.userId).then(stored => {
+    this.userStore.audioFormat(this.session.userId).then(stored => {
       if (!this.formatKnown && stored !== null) this.format = stored
       this.known()
     }, (error: unknown) => {

@@ -7,7 +7,7 @@
  */
 import type { AppEntry, AppsCatalogue } from '../protocol/apps-catalogue.js'
 import type { Manager } from '../sessions/manager.js'
-import type { AudioFormat } from '../sessions/session-directory.js'
+import type { AudioFormat } from '../sessions/user-store.js'
 import { AppManager } from './app-manager.js'
 import { AudioManager } from './audio-manager.js'
 import { DeviceStateManager, type DeviceState } from './device-state-manager.js'

@@ -53,7 +53,7 @@ export function appManagers (service: AppsService): ManagerFactory {
     const apps = new AppManager(session, service, subscriptions, display, phone)
     subscriptions.outlet = apps
     const device = new DeviceStateManager(apps, [microphone, display])
-    const audio = new AudioManager(session, subscriptions, apps, service.decoding, service.directory, microphone)
+    const audio = new AudioManager(session, subscriptions, apps, service.decoding, service.userStore, microphone)
     // Dispatch order: apps own start/stop, the phone relay owns answers to app requests,
     // transcripts their own type, and the subscription relay every other relayable message.
     return [apps, phone, new TranscriptManager(subscriptions), subscriptions, audio, display, device, microphone]

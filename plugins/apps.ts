@@ -1,5 +1,5 @@
 /**
- * The node's app services as `fastify.apps`: catalogue, directory, app session
+ * The node's app services as `fastify.apps`: catalogue, user store, app session
  * index and the public URL apps connect back to.
  */
 import fp from 'fastify-plugin'
@@ -23,6 +23,6 @@ export default fp<{ config: Config }>(async function appsPlugin (fastify, { conf
     onError: error => { fastify.log.error({ err: error }, 'LC3 decoding failed') }
   })
   fastify.addHook('onClose', async () => { await decoding.close() })
-  const service = new AppsService(fastify.appsCatalogue, fastify.ownership.directory, config, fastify.log, publicUrl, decoding)
+  const service = new AppsService(fastify.appsCatalogue, fastify.ownership.userStore, config, fastify.log, publicUrl, decoding)
   fastify.decorate('apps', service)
 }, { name: 'tether-apps', dependencies: ['tether-apps-catalogue', 'tether-ownership'] })

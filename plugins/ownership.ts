@@ -8,7 +8,7 @@ import type { Config } from '../config.js'
 import { ClusterRpc } from '../cluster/cluster-rpc.js'
 import { OwnershipStore } from '../cluster/ownership-store.js'
 import { commandClient, subscriberClient } from '../cluster/redis-client.js'
-import { RedisSessionDirectory } from '../cluster/redis-directory.js'
+import { RedisUserStore } from '../cluster/redis-user-store.js'
 import { RedisOwnership } from '../cluster/redis-ownership.js'
 import { LocalOwnership } from '../sessions/local-ownership.js'
 import type { Ownership } from '../sessions/ownership.js'
@@ -39,7 +39,7 @@ export default fp<{ config: Config }>(async function ownershipPlugin (fastify, {
     redis.once('ready', () => { clearTimeout(timer); resolve(true) })
   })
   if (!connected) fastify.log.warn({}, 'redis not reachable at start: serving degraded until it is')
-  const ownership = new RedisOwnership(new OwnershipStore(redis, config.nodeId), new RedisSessionDirectory(redis),
+  const ownership = new RedisOwnership(new OwnershipStore(redis, config.nodeId), new RedisUserStore(redis),
     new ClusterRpc(redis, subscriber, config.nodeId, fastify.log), {
       nodeId: config.nodeId,
       publicUrl: publicUrlOf(fastify, config),

@@ -19,8 +19,8 @@ import {
   PhotoResponseBodySchema, SettingsAnswerSchema, SettingsBodySchema, UnknownAppSchema,
   type AudioConfigureBody, type ClientErrorCode
 } from '../protocol/client-api.js'
-import type { AudioFormat } from '../sessions/session-directory.js'
-import { MAX_SETTINGS_BYTES } from '../sessions/session-directory.js'
+import type { AudioFormat } from '../sessions/user-store.js'
+import { MAX_SETTINGS_BYTES } from '../sessions/user-store.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -46,7 +46,7 @@ export function audioFormatOf (body: AudioConfigureBody): AudioFormat | null {
 
 export default (async function clientApiRoutes (fastify, { config }) {
   fastify.decorateRequest('phoneUserId', null)
-  const directory = fastify.apps.directory
+  const userStore = fastify.apps.userStore
   const deviceStateCalls = new WindowCounter(1000)
   const sweeper = setInterval(() => deviceStateCalls.sweep(), 10_000).unref()
   fastify.addHook('onClose', async () => { clearInterval(sweeper) })
@@ -81,7 +81,7 @@ export default (async function clientApiRoutes (fastify, { config }) {
       return
     }
     // Redis away: the block cannot be read, and the call goes on to the session this node may hold.
-    const blockedUntil = await directory.blockedUntil(userId).catch(() => null)
+    const blockedUntil = await userStore.blockedUntil(userId).catch(() => null)
     if (blockedUntil !== null) {
       reply.header('retry-after', Math.ceil((blockedUntil - Date.now()) / 1000))
       await fail(reply, 403, 'USER_BLOCKED', 'this user is blocked by an administrator for now')
@@ -148,7 +148,7 @@ export default (async function clientApiRoutes (fastify, { config }) {
   fastify.get('/api/client/user/settings', {
     onRequest: authenticate,
     schema: { tags, summary: 'The user\'s stored settings', response: { 200: SettingsAnswerSchema, ...errors } }
-  }, async (request) => ({ success: true, data: { settings: await directory.userSettings(userOf(request)) } }))
+  }, async (request) => ({ success: true, data: { settings: await userStore.userSettings(userOf(request)) } }))
 
   fastify.post('/api/client/user/settings', {
     onRequest: authenticate,
@@ -157,7 +157,7 @@ export default (async function clientApiRoutes (fastify, { config }) {
     if (JSON.stringify(request.body.settings).length > MAX_SETTINGS_BYTES) {
       return await fail(reply, 400, 'BAD_REQUEST', `settings are limited to ${MAX_SETTINGS_BYTES} bytes`)
     }
-    await directory.mergeUserSettings(userOf(request), request.body.settings)
+    await userStore.mergeUserSettings(userOf(request), request.body.settings)
     return { success: true }
   })
 

@@ -70,7 +70,7 @@ export default (async function glassesWsRoutes (fastify, { config }) {
     await guard.userLimit(request, reply)
     if (reply.sent) return
     // Redis away: the block cannot be read; the claim below then fails closed anyway.
-    const blockedUntil = await fastify.apps.directory.blockedUntil(userId).catch(() => null)
+    const blockedUntil = await fastify.apps.userStore.blockedUntil(userId).catch(() => null)
     if (blockedUntil !== null) {
       reply.header('retry-after', Math.ceil((blockedUntil - Date.now()) / 1000))
       await guard.refuse(request, reply, 403, 'USER_BLOCKED', 'this user is blocked by an administrator for now')

@@ -72,7 +72,7 @@ const sessionsRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async func
     const userId = request.params.userId.toLowerCase()
     const { blockSeconds } = request.query
     // Block first: the phone reconnects 5 s after the close, and must find the door shut.
-    if (blockSeconds !== undefined) await fastify.apps.directory.block(userId, Date.now() + blockSeconds * 1000)
+    if (blockSeconds !== undefined) await fastify.apps.userStore.block(userId, Date.now() + blockSeconds * 1000)
     const ended = await fastify.ownership.end(userId)
     if (!ended && blockSeconds === undefined) throw fastify.httpErrors.notFound('no such session')
     return await reply.code(204).send(null)

@@ -8,10 +8,10 @@ import type { DisposeReason } from './lifecycle.js'
 import type {
   DirectoryObserver, NodeInfo, Ownership, OwnershipHost, RequestHandler, SessionPage, SessionPageQuery
 } from './ownership.js'
-import { MemorySessionDirectory, type SessionDirectory } from './session-directory.js'
+import { MemoryUserStore, type UserStore } from './user-store.js'
 import { sessionPosition } from './session-position.js'
 import type { SessionSnapshot } from './session-snapshot.js'
-import { describe, summarize, type SessionDetail } from './summary.js'
+import { sessionDetail, summarize, type SessionDetail } from './summary.js'
 import type { UserSession } from './user-session.js'
 
 const NO_HOST: OwnershipHost = {
@@ -26,7 +26,7 @@ export class LocalOwnership implements Ownership {
   private host: OwnershipHost = NO_HOST
   private readonly listeners = new Set<() => void>()
 
-  constructor (readonly nodeId: string, readonly directory: SessionDirectory = new MemorySessionDirectory()) {}
+  constructor (readonly nodeId: string, readonly userStore: UserStore = new MemoryUserStore()) {}
 
   async start (host: OwnershipHost): Promise<void> { this.host = host }
 
@@ -60,7 +60,7 @@ export class LocalOwnership implements Ownership {
 
   async detail (userId: string): Promise<SessionDetail | null> {
     const session = this.host.local(userId)
-    return session === undefined ? null : describe(session)
+    return session === undefined ? null : sessionDetail(session)
   }
 
   async end (userId: string): Promise<boolean> { return await this.host.end(userId, 'manual') }

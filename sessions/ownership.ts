@@ -7,7 +7,7 @@
  */
 import type { SessionCounts, Summary } from '../protocol/admin.js'
 import type { DisposeReason } from './lifecycle.js'
-import type { SessionDirectory } from './session-directory.js'
+import type { UserStore } from './user-store.js'
 import type { SessionSnapshot } from './session-snapshot.js'
 import type { SessionDetail } from './summary.js'
 import type { UserSession } from './user-session.js'
@@ -75,7 +75,7 @@ export interface Ownership {
   /** False while the shared store cannot be reached: /ready says so and new claims fail closed. */
   readonly healthy: boolean
   /** What outlives a session of a user (running apps, settings, blocks), where every node sees it. */
-  readonly directory: SessionDirectory
+  readonly userStore: UserStore
   /** Begin serving: other nodes' requests, this node's liveness. */
   start: (host: OwnershipHost) => Promise<void>
   /** Stop serving and let go of this node's users. */

@@ -17,9 +17,9 @@ export function summarize (session: UserSession, now = Date.now()): Summary {
     disconnectedAt: iso(times.disconnectedAt),
     graceExpiresAt: iso(times.graceExpiresAt),
     reconnections: session.reconnections,
-    connectedMs: session.metrics.connectedMs(now),
+    connectedMs: session.stats.connectedMs(now),
     activeApps: session.view().activeAppSessions,
-    data: session.metrics.counts()
+    data: session.stats.counts()
   }
 }
 
@@ -28,9 +28,9 @@ export interface SessionDetail extends Summary {
   events: LifecycleEvent[]
 }
 
-export function describe (session: UserSession): SessionDetail {
+export function sessionDetail (session: UserSession): SessionDetail {
   // The session's own stats stand beside its managers' snapshots, under the name they always had.
-  const managers: Record<string, unknown> = { metrics: session.metrics.snapshot() }
+  const managers: Record<string, unknown> = { metrics: session.stats.snapshot() }
   for (const manager of session.managers) {
     try {
       managers[manager.name] = manager.snapshot()

@@ -67,7 +67,7 @@ export class UserSession implements ConnectionSink, SessionContext {
   readonly sessionInstanceId: string
   readonly startedAt: number
   /** The session's own counters and connected time. */
-  readonly metrics: SessionStats
+  readonly stats: SessionStats
   readonly managers: readonly Manager[]
   private childLog: Log | null = null
   private currentState: SessionState = 'active'
@@ -102,7 +102,7 @@ export class UserSession implements ConnectionSink, SessionContext {
     const restored = options.restore ?? null
     this.sessionInstanceId = restored?.sessionInstanceId ?? randomUUID()
     this.startedAt = restored?.startedAt ?? Date.now()
-    this.metrics = new SessionStats(restored ?? undefined)
+    this.stats = new SessionStats(restored ?? undefined)
     this.reconnectionCount = restored?.reconnections ?? 0
     this.restored = restored
     // concat gives an array of exactly this length (a spread would over-allocate, per session).
@@ -210,7 +210,7 @@ export class UserSession implements ConnectionSink, SessionContext {
 
     connection.ackedAsReconnection = reconnection
     this.sendAck(connection)
-    this.metrics.onAttach()
+    this.stats.onAttach()
     this.runManagers(manager => { manager.onAttach?.({ connection, reconnection }); return false })
     connection.bind(this)
 
@@ -242,8 +242,8 @@ export class UserSession implements ConnectionSink, SessionContext {
       startedAt: this.startedAt,
       reconnections: this.reconnectionCount,
       state: this.currentState === 'grace' ? 'grace' : 'active',
-      data: this.metrics.counts(),
-      connectedMs: this.metrics.connectedMs(),
+      data: this.stats.counts(),
+      connectedMs: this.stats.connectedMs(),
       apps: this.apps?.running() ?? []
     }
   }
@@ -254,7 +254,7 @@ export class UserSession implements ConnectionSink, SessionContext {
     if (connection === null) return false
     const bytes = connection.send(message)
     if (bytes === 0) return false
-    this.metrics.recordOutbound()
+    this.stats.recordOutbound()
     this.hooks.traffic('out', message.type, bytes)
     return true
   }
@@ -266,7 +266,7 @@ export class UserSession implements ConnectionSink, SessionContext {
     const parsed = parseGlassesFrame(text, this.config.maxJsonDepth)
     if (!parsed.ok) {
       this.hooks.traffic('in', 'invalid', bytes)
-      this.metrics.recordUntypedFrame()
+      this.stats.recordUntypedFrame()
       this.rejectFrame(connection, parsed.code, parsed.message)
       return
     }
@@ -274,7 +274,7 @@ export class UserSession implements ConnectionSink, SessionContext {
       // A well-formed message of a type without a schema: relayed, never a bad frame, and
       // counted under one label so that clients cannot create metric series.
       this.hooks.traffic('in', 'other', bytes)
-      this.metrics.recordUntypedFrame()
+      this.stats.recordUntypedFrame()
       if (connection.firstOfUnlistedType(parsed.message.type)) {
         this.send({ type: 'error', code: 'UNKNOWN_TYPE', message: `type "${parsed.message.type}" is relayed to apps only`, timestamp: new Date().toISOString() })
       }
@@ -282,13 +282,13 @@ export class UserSession implements ConnectionSink, SessionContext {
       return
     }
     this.hooks.traffic('in', parsed.message.type, bytes)
-    this.metrics.recordInbound(parsed.message)
+    this.stats.recordInbound(parsed.message)
     this.dispatch(connection, parsed.message)
   }
 
   onBinary (connection: GlassesConnection, data: Buffer): void {
     if (connection !== this.connection) return
-    this.metrics.recordAudio(data.length)
+    this.stats.recordAudio(data.length)
     this.hooks.traffic('in', 'audio', data.length)
     this.runManagers(manager => { manager.handleBinary?.(data); return false })
   }
@@ -303,7 +303,7 @@ export class UserSession implements ConnectionSink, SessionContext {
     this.graceExpiresAt = now + this.config.gracePeriodMs
     const epoch = ++this.graceEpoch
     this.timers.timeout(() => this.hooks.graceTimerFired(this, epoch), this.config.gracePeriodMs)
-    this.metrics.onDetach()
+    this.stats.onDetach()
     for (const manager of this.managers) {
       try {
         manager.onDetach?.({ connectionId: connection.id, closeCode: code })
@@ -350,7 +350,7 @@ export class UserSession implements ConnectionSink, SessionContext {
       else connection.terminate()
       this.connectedAt = null
     }
-    this.metrics.dispose()
+    this.stats.dispose()
     const failures = await disposeManagers(this.managers, this.config.managerDisposeTimeoutMs, reason)
     for (const failure of failures) {
       this.log.error({ err: failure.error, manager: failure.manager, kind: failure.kind }, 'manager failed to dispose')

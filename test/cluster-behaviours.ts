@@ -59,7 +59,7 @@ export function clusterBehaviours (t: Tap, startRedis: StartRedis): void {
     onA.send({ type: 'button_press', buttonId: 'on-a', pressType: 'short' })
     onA.ws.send(Buffer.alloc(320))
     await eventually(() => sdk.app.of('button_press').length === 1, 'press on A')
-    const before = a.app.sessions.get('mover@example.com')?.metrics.counts()
+    const before = a.app.sessions.get('mover@example.com')?.stats.counts()
 
     const { client: onB, ack: ackB } = await connectAcked(t, b, 'mover@example.com')
     t.equal(await onA.waitClosed(), 4001, 'A closed its glasses socket 4001')
@@ -67,8 +67,8 @@ export function clusterBehaviours (t: Tap, startRedis: StartRedis): void {
     t.equal(ackB.sessionInstanceId, ack.sessionInstanceId, 'same session instance')
     const moved = b.app.sessions.get('mover@example.com')
     t.equal(moved?.reconnections, 1)
-    t.ok((moved?.metrics.counts().messagesIn ?? 0) >= (before?.messagesIn ?? 1), 'counters preserved')
-    t.equal(moved?.metrics.counts().audioBytes, 320)
+    t.ok((moved?.stats.counts().messagesIn ?? 0) >= (before?.messagesIn ?? 1), 'counters preserved')
+    t.equal(moved?.stats.counts().audioBytes, 320)
     t.equal(a.app.sessions.get('mover@example.com'), undefined, 'A dropped its copy')
 
     await eventually(() => b.app.sessions.get('mover@example.com')?.view().appSubscriptions[sdk.packageName]?.length === 4, 'the app connected to B and subscribed', 8000)
@@ -158,7 +158,7 @@ export function clusterBehaviours (t: Tap, startRedis: StartRedis): void {
     const ackA = resumed.messages.find(m => m.type === 'connection_ack')
     t.equal(ackA?.sessionInstanceId, ack.sessionInstanceId, 'resumed from the last state the dead node wrote')
     t.equal(ackA?.reconnection, true)
-    t.equal(a.app.sessions.get('orphan@example.com')?.metrics.counts().transcripts, 1, 'counters as last written')
+    t.equal(a.app.sessions.get('orphan@example.com')?.stats.counts().transcripts, 1, 'counters as last written')
     await eventually(async () => !(await admin(a, 'GET', '/nodes')).json().nodes.some((n: { nodeId: string }) => n.nodeId === doomed.nodeId),
       'the dead node leaves /nodes', 5000)
   })

@@ -1,6 +1,6 @@
 /**
  * Sessions as small as they can be while looking, to the ownership layer,
- * `summarize()`, `describe()` and `snapshot()`, like a UserSession (its id,
+ * `summarize()`, `sessionDetail()` and `snapshot()`, like a UserSession (its id,
  * state, times, counters, running apps): a million of them fit in memory. A
  * `FakeHost` holds one simulated node's sessions and plays the registry's part:
  * it is the `OwnershipHost`, serialises each user with the real `KeyedLock`,
@@ -57,8 +57,8 @@ export class FakeSession {
     return { startedAt: this.startedAt, connectedAt: this.connectedAt, disconnectedAt: this.disconnectedAt, graceExpiresAt: this.graceExpiresAt }
   }
 
-  /** The session's metrics manager, as `summarize()` reads it: this object answers for it. */
-  get metrics (): this { return this }
+  /** The session's own stats, as `summarize()` reads them: this object answers for them. */
+  get stats (): this { return this }
 
   get managers (): readonly never[] { return NO_MANAGERS }
 

@@ -1,6 +1,6 @@
 /**
  * The NEW design under load: per simulated node the real RedisOwnership with its
- * OwnershipStore, ClusterRpc and RedisSessionDirectory, on Redis connections of
+ * OwnershipStore, ClusterRpc and RedisUserStore, on Redis connections of
  * its own and under its own nodeId, wired as plugins/ownership.ts wires them,
  * with a FakeHost playing the registry.
  */
@@ -10,7 +10,7 @@ import { ClusterRpc } from '../../cluster/cluster-rpc.js'
 import type { RedisClient } from '../../cluster/keys.js'
 import { OwnershipStore } from '../../cluster/ownership-store.js'
 import { commandClient, subscriberClient } from '../../cluster/redis-client.js'
-import { RedisSessionDirectory } from '../../cluster/redis-directory.js'
+import { RedisUserStore } from '../../cluster/redis-user-store.js'
 import { RedisOwnership } from '../../cluster/redis-ownership.js'
 import { silentLog } from '../../sessions/log.js'
 import type { DirectoryOperation, DirectoryOutcome } from '../../sessions/ownership.js'
@@ -87,7 +87,7 @@ export class NewNode implements SimNode {
     this.redis = commandClient(options)
     this.subscriber = subscriberClient(options)
     for (const client of [this.redis, this.subscriber]) client.on('error', () => {})
-    this.ownership = new RedisOwnership(new OwnershipStore(this.redis, nodeId), new RedisSessionDirectory(this.redis),
+    this.ownership = new RedisOwnership(new OwnershipStore(this.redis, nodeId), new RedisUserStore(this.redis),
       new ClusterRpc(this.redis, this.subscriber, nodeId, silentLog), {
         nodeId,
         publicUrl: () => `http://${nodeId}.sim`,

@@ -8,7 +8,7 @@ import type { Config } from '../../config.js'
 import { AppsService } from '../../managers/apps-service.js'
 import type { AppEntry } from '../../protocol/apps-catalogue.js'
 import { silentLog } from '../../sessions/log.js'
-import { MemorySessionDirectory } from '../../sessions/session-directory.js'
+import { MemoryUserStore } from '../../sessions/user-store.js'
 import { testConfig, type Teardown } from '../helper.js'
 
 /** A catalogue entry with every field set, as parseCatalogue would leave it. */
@@ -31,7 +31,7 @@ export function appEntry (packageName: string, extra: Partial<AppEntry> = {}): A
 
 export interface AppsFixture {
   service: AppsService
-  directory: MemorySessionDirectory
+  directory: MemoryUserStore
   decoding: Lc3Decoding
   /** What the decoding reported to its onError: a test expects none. */
   decodingErrors: Error[]
@@ -41,7 +41,7 @@ export function appsService (t: Teardown, entries: readonly AppEntry[] = [], con
   const decodingErrors: Error[] = []
   const decoding = createLc3Decoding({ thread: 'main', onError: error => { decodingErrors.push(error) } })
   t.teardown(async () => { await decoding.close() })
-  const directory = new MemorySessionDirectory()
+  const directory = new MemoryUserStore()
   const catalogue = new Map(entries.map(entry => [entry.packageName, entry]))
   const service = new AppsService(catalogue, directory, testConfig(config), silentLog, () => 'https://tether.test', decoding)
   return { service, directory, decoding, decodingErrors }

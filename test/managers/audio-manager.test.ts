@@ -9,13 +9,13 @@ import { createLc3Decoding } from '../../audio/lc3-decoding.js'
 import { AudioManager } from '../../managers/audio-manager.js'
 import { MicrophoneManager } from '../../managers/microphone-manager.js'
 import { SubscriptionManager } from '../../managers/subscription-manager.js'
-import { MemorySessionDirectory, type AudioFormat } from '../../sessions/session-directory.js'
+import { MemoryUserStore, type AudioFormat } from '../../sessions/user-store.js'
 import { delay, eventually, type Teardown } from '../helper.js'
 import { lc3Frames, referencePcm, samples, snrAgainstReference, type VectorFrameSize } from '../lc3-vectors.js'
 import { FakeSession, RecordingOutlet } from './fake-session.js'
 
 /** The memory directory, counting format writes, or failing its reads. */
-class Directory extends MemorySessionDirectory {
+class Directory extends MemoryUserStore {
   formatWrites = 0
   failReads = false
 

@@ -132,7 +132,7 @@ t.test('events from a replaced socket are ignored', async t => {
   session?.onText(a.connection, '{"type":"ping"}', 15)
   session?.onClose(a.connection, 1006)
   t.equal(session?.state, 'active')
-  t.equal(session?.metrics.counts().messagesIn, 0)
+  t.equal(session?.stats.counts().messagesIn, 0)
 })
 
 t.test('drain disposes everything with shutdown and refuses new connections', async t => {

@@ -1,8 +1,8 @@
 import t from 'tap'
-import { MAX_FAILED_STARTS, MemorySessionDirectory } from '../../sessions/session-directory.js'
+import { MAX_FAILED_STARTS, MemoryUserStore } from '../../sessions/user-store.js'
 
 t.test('running apps are remembered per user, forgotten on stop or after three failed starts in a row', async t => {
-  const d = new MemorySessionDirectory()
+  const d = new MemoryUserStore()
   await d.appStarted('u', 'a')
   await d.appStarted('u', 'b')
   await d.appStarted('u', 'a')

@@ -2,7 +2,7 @@
  * What must outlive one session of a user: which apps they had running (so a
  * fresh session restarts them) and how many starts in a row failed (three and
  * the app is forgotten), the phone's settings and last audio format, and an
- * admin's block. The memory directory serves a single node; the Redis one
+ * admin's block. The memory store serves a single node; the Redis one
  * (cluster mode) implements the same interface, so a block holds on every node.
  */
 
@@ -15,7 +15,7 @@ export type AudioFormat = { format: 'pcm' } | { format: 'lc3', frameSizeBytes: 2
 /** Settings the phone stores for its user (`POST /api/client/user/settings`): a flat JSON object. */
 export type UserSettings = Record<string, unknown>
 
-export interface SessionDirectory {
+export interface UserStore {
   /** Apps to restart when a fresh session of this user begins, in the order they were started. */
   runningApps: (userId: string) => Promise<string[]>
   /** An app started (its init was acknowledged): remember it and reset its failure count. */
@@ -41,7 +41,7 @@ export const MAX_SETTINGS_BYTES = 16 * 1024
 
 interface UserRecord { apps: string[], failures: Map<string, number> }
 
-export class MemorySessionDirectory implements SessionDirectory {
+export class MemoryUserStore implements UserStore {
   private readonly users = new Map<string, UserRecord>()
   private readonly formats = new Map<string, AudioFormat>()
   private readonly settings = new Map<string, UserSettings>()

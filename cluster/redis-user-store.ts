@@ -3,13 +3,13 @@
  * it: running apps, the phone's settings and audio format, an admin's block.
  * Each user's keys share one hash tag (one slot of a Redis Cluster).
  */
-import { MAX_FAILED_STARTS, type AudioFormat, type SessionDirectory, type UserSettings } from '../sessions/session-directory.js'
+import { MAX_FAILED_STARTS, type AudioFormat, type UserStore, type UserSettings } from '../sessions/user-store.js'
 import { keys, type RedisClient } from './keys.js'
 
-export class RedisSessionDirectory implements SessionDirectory {
+export class RedisUserStore implements UserStore {
   constructor (private readonly redis: RedisClient) {}
 
-  // ---- running apps per user (SessionDirectory) ----
+  // ---- running apps per user (UserStore) ----
 
   async runningApps (userId: string): Promise<string[]> {
     const text = await this.redis.hget(keys.apps(userId), 'apps')
