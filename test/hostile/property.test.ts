@@ -43,7 +43,8 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 )
 
 t.test('random sequences keep every session legal, leak no timer, and spare the bystander', async t => {
-  const w = await hostileWorld(t, { maxBadFrames: 1000, gracePeriodMs: 60_000, logLevel: 'error' })
+  // Any number of reconnects in a row: the takeover cool-down (tested on its own) must not refuse them.
+  const w = await hostileWorld(t, { maxBadFrames: 1000, gracePeriodMs: 60_000, logLevel: 'error', takeoverLimit: 1000 })
   const timersAtRest = (): number => process.getActiveResourcesInfo().filter(r => r === 'Timeout').length
   const baseline = timersAtRest()
   let run = 0
