@@ -13,6 +13,7 @@ import appsCataloguePlugin from './plugins/apps-catalogue.js'
 import appsPlugin from './plugins/apps.js'
 import authPlugin from './plugins/auth.js'
 import errorsPlugin from './plugins/errors.js'
+import eventsPlugin from './plugins/events.js'
 import websocketPlugin from './plugins/websocket.js'
 import ownershipPlugin from './plugins/ownership.js'
 import openapiPlugin from './plugins/openapi.js'
@@ -64,6 +65,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(sensible)
   await app.register(websocketPlugin, { config })
   await app.register(openapiPlugin)
+  await app.register(eventsPlugin)
   await app.register(authPlugin, { config })
   await app.register(ownershipPlugin, { config })
   await app.register(appsCataloguePlugin, { config })

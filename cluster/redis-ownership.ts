@@ -7,9 +7,10 @@
  * answers other nodes' requests for its sessions. It knows nothing of Fastify.
  */
 import type { Log } from '../sessions/log.js'
+import type { NodeEvents } from '../sessions/node-events.js'
 import { DISPOSE_POLICY, type DisposeReason } from '../sessions/lifecycle.js'
 import {
-  DirectoryUnavailableError, SessionMovingError, type DirectoryObserver, type DirectoryOperation, type DirectoryOutcome,
+  DirectoryUnavailableError, SessionMovingError, type DirectoryOperation, type DirectoryOutcome,
   type NodeInfo, type Ownership, type OwnershipHost, type RequestHandler, type SessionPage, type SessionPageQuery
 } from '../sessions/ownership.js'
 import type { UserStore } from '../sessions/user-store.js'
@@ -34,6 +35,8 @@ export interface RedisOwnershipOptions {
   /** Counters that moved (transcripts, audio) are written this often; pings alone never cause a write. */
   countersWriteMs: number
   log: Log
+  /** Told of every Redis operation and request to another node (metrics). */
+  events: NodeEvents
 }
 
 /** The owner's answer to a handover: the session's state, or `busy` while its own upgrade of the user is in flight. */
@@ -86,7 +89,6 @@ export class RedisOwnership implements Ownership {
   private lastCountersSweep = Date.now()
   private readonly inFlight = new Set<Promise<unknown>>()
   private readonly listeners = new Set<() => void>()
-  private readonly observers: DirectoryObserver[] = []
   private host: OwnershipHost = NO_HOST
   private incarnation = newIncarnation()
   private renewed = false
@@ -277,8 +279,6 @@ export class RedisOwnership implements Ownership {
     this.listeners.add(listener)
     return () => { this.listeners.delete(listener) }
   }
-
-  observe (observer: DirectoryObserver): void { this.observers.push(observer) }
 
   // ---- claiming ----
 
@@ -689,13 +689,6 @@ export class RedisOwnership implements Ownership {
   }
 
   private observed (name: DirectoryOperation, outcome: DirectoryOutcome, started: number): void {
-    const seconds = (performance.now() - started) / 1000
-    for (const observer of this.observers) {
-      try {
-        observer(name, outcome, seconds)
-      } catch (error) {
-        this.options.log.error({ err: error }, 'directory observer failed')
-      }
-    }
+    this.options.events.emit('directory.operation', name, outcome, (performance.now() - started) / 1000)
   }
 }

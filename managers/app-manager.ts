@@ -20,7 +20,8 @@ import type { AppsView, AttachContext, Manager, SessionContext } from '../sessio
 import type { AppSnapshot } from '../sessions/session-snapshot.js'
 import { Resources } from '../sessions/resources.js'
 import { LazyMap } from '../sessions/lazy-map.js'
-import type { AppEndpoint, AppsService, StartFailure, StartReason } from './apps-service.js'
+import type { AppEndpoint, AppsService } from './apps-service.js'
+import type { StartFailure, StartReason } from '../sessions/node-events.js'
 import type { DisplayManager } from './display-manager.js'
 import type { AppBroadcast } from './device-state-manager.js'
 import type { PhoneRelayManager } from './phone-relay-manager.js'
@@ -212,7 +213,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
       timestamp: new Date().toISOString()
     }, { deadline: Date.now() + STOP_WEBHOOK_TIMEOUT_MS, retries: 0, signal: this.webhookSignal() })
     this.endSocket(record, 'App stopped')
-    this.service.notify(o => o.stopped?.(packageName))
+    this.service.events.emit('app.stopped', packageName)
   }
 
   private async restoreRunningApps (): Promise<void> {
@@ -231,7 +232,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     record.pending = pending
     record.status = 'loading'
     this.publishState()
-    this.service.notify(o => o.startRequested?.(packageName, reason))
+    this.service.events.emit('app.start_requested', packageName, reason)
 
     const url = this.service.websocketUrl()
     const result = await postWebhook(record.entry.webhookUrl, {
@@ -259,7 +260,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     this.subscriptions.remove(packageName)
     this.publishState()
     this.inBackground(this.service.userStore.appStartFailed(this.session.userId, packageName), 'counting a failed start')
-    this.service.notify(o => o.startFailed?.(packageName, failure))
+    this.service.events.emit('app.start_failed', packageName, failure)
     this.session.log.warn({ packageName, failure }, 'app start failed')
   }
 
@@ -302,7 +303,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
       record.startedAt = Date.now()
       this.settle(record, true)
       this.inBackground(this.service.userStore.appStarted(this.session.userId, packageName), 'remembering a running app')
-      this.service.notify(o => o.started?.(packageName, pending.reason))
+      this.service.events.emit('app.started', packageName, pending.reason)
       this.publishState()
     }
     return true
@@ -349,7 +350,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
   sendAudio (packageName: string, data: Buffer): void {
     const connection = this.apps.get(packageName)?.connection
     if (connection == null) return
-    if (!connection.sendDroppable(data)) this.service.notify(o => o.audioDropped?.(packageName))
+    if (!connection.sendDroppable(data)) this.service.events.emit('app.audio_dropped', packageName)
   }
 
   private sinkFor (record: AppRecord): AppConnectionSink {

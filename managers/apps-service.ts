@@ -1,31 +1,18 @@
 /**
  * What every session's app managers share on one node: the catalogue, the
  * user store, the index from opaque app session ids to their owner, the URL apps
- * connect back to, and observers (metrics). No Fastify here.
+ * connect back to, and the node's events. No Fastify here.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { AppEntry, AppsCatalogue } from '../protocol/apps-catalogue.js'
 import type { Log } from '../sessions/log.js'
+import type { NodeEvents } from '../sessions/node-events.js'
 import type { UserStore } from '../sessions/user-store.js'
 import type { AppConnection } from '../sessions/app-connection.js'
 import type { Lc3Decoding } from '../audio/lc3-decoding.js'
 import type { MicrophoneTimings } from './microphone-manager.js'
 import type { AppConnectionInit } from '../protocol/app-messages.js'
 import type { AppConnectionErrorCode } from '../protocol/error-codes.js'
-
-/** user: start_app; restore: a fresh session; restart: after app grace; handover: the session moved here. */
-export type StartReason = 'user' | 'restore' | 'restart' | 'handover'
-/** Why a start failed: no init in time, the webhook failed, or the app's init was refused (wrong key). */
-export type StartFailure = 'timeout' | 'webhook' | 'refused'
-
-export interface AppsObserver {
-  startRequested?: (packageName: string, reason: StartReason) => void
-  started?: (packageName: string, reason: StartReason) => void
-  startFailed?: (packageName: string, failure: StartFailure) => void
-  stopped?: (packageName: string) => void
-  relayed?: (stream: string) => void
-  audioDropped?: (packageName: string) => void
-}
 
 /** The side of an AppManager that /app-ws talks to. */
 export interface AppEndpoint {
@@ -52,7 +39,6 @@ const ZERO_DIGEST = Buffer.alloc(32)
 export class AppsService {
   /** Opaque app session id -> the session and app it stands for. Never parsed. */
   readonly slots = new Map<string, AppSlot>()
-  private readonly observers: AppsObserver[] = []
 
   constructor (
     readonly catalogue: AppsCatalogue,
@@ -61,7 +47,9 @@ export class AppsService {
     readonly log: Log,
     private readonly publicUrl: () => string,
     /** The node's LC3 decoding, shared by every session's audio manager. */
-    readonly decoding: Lc3Decoding
+    readonly decoding: Lc3Decoding,
+    /** Where app starts, stops and relays are told (metrics listen). */
+    readonly events: NodeEvents
   ) {}
 
   /** `PUBLIC_URL` with http(s) turned into ws(s), plus /app-ws. */
@@ -94,29 +82,5 @@ export class AppsService {
     const expected = entry === undefined ? ZERO_DIGEST : Buffer.from(entry.apiKeySha256, 'hex')
     const matches = timingSafeEqual(given, expected)
     return entry !== undefined && matches ? entry : null
-  }
-
-  observe (observer: AppsObserver): void { this.observers.push(observer) }
-
-  /** A glasses message of this stream went to an app (RelayCounter, for SubscriptionManager). */
-  countRelayed (stream: string): void {
-    // Per relayed message: no closure, as notify() would need.
-    for (const observer of this.observers) {
-      try {
-        observer.relayed?.(stream)
-      } catch (error) {
-        this.log.error({ err: error }, 'apps observer failed')
-      }
-    }
-  }
-
-  notify (call: (observer: AppsObserver) => void): void {
-    for (const observer of this.observers) {
-      try {
-        call(observer)
-      } catch (error) {
-        this.log.error({ err: error }, 'apps observer failed')
-      }
-    }
   }
 }

@@ -46,7 +46,7 @@ export function appManagers (service: AppsService): ManagerFactory {
   return (session): Manager[] => {
     // The relays write to app sockets, which the app manager owns; it needs the
     // subscriptions to be built, so it is wired into them after.
-    const subscriptions = new SubscriptionManager(service)
+    const subscriptions = new SubscriptionManager(service.events)
     const microphone = new MicrophoneManager(session, subscriptions, config)
     const phone = new PhoneRelayManager(session, subscriptions, relayOptions)
     const display = new DisplayManager(session, displayOptions)

@@ -7,6 +7,7 @@ import type { SubscriptionItem } from '../protocol/app-messages.js'
 import type { GlassesMessage, UnlistedGlassesMessage } from '../protocol/glasses-messages.js'
 import type { Manager } from '../sessions/manager.js'
 import { LazyMap } from '../sessions/lazy-map.js'
+import type { NodeEvents } from '../sessions/node-events.js'
 import { baseStream, forApps, keysOf, keysOfUnlisted, streamKey, subscriptionString } from './streams.js'
 
 /** One app subscribed on one key, with the exact string it subscribed with. */
@@ -20,9 +21,6 @@ export interface AppOutlet {
   /** A message of its own type (an answer to the app's request); true when it went out. */
   sendMessage: (packageName: string, message: { type: string, [key: string]: unknown }) => boolean
 }
-
-/** Counts what was relayed, by stream (the apps service, for metrics). */
-export interface RelayCounter { countRelayed: (stream: string) => void }
 
 /** Told after an app's subscriptions changed, with the streams (as the app wrote them) it newly holds. */
 export interface SubscriptionWatcher { subscriptionsChanged: (packageName: string, added: readonly string[]) => void }
@@ -50,7 +48,8 @@ export class SubscriptionManager implements Manager {
   /** The `rate` each app gave per stream, for the streams subscribed as `{stream, rate}`. */
   private readonly rates = new LazyMap<string, ReadonlyMap<string, string>>()
 
-  constructor (private readonly counter: RelayCounter = { countRelayed: () => {} }) {}
+  /** `events` hears of each relay, by stream (metrics); unit tests may leave it out. */
+  constructor (private readonly events: NodeEvents | null = null) {}
 
   /** Follow every change of any app's subscriptions. */
   watch (watcher: SubscriptionWatcher): void { this.watchers.push(watcher) }
@@ -114,7 +113,7 @@ export class SubscriptionManager implements Manager {
     for (const key of keys) {
       for (const { packageName, streamType } of this.subscribersOf(key)) {
         if (!this.outlet.sendData(packageName, streamType, data)) continue
-        this.counter.countRelayed(stream ?? baseStream(key))
+        this.events?.emit('app.relayed', stream ?? baseStream(key))
         sent += 1
       }
     }

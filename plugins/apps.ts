@@ -23,6 +23,7 @@ export default fp<{ config: Config }>(async function appsPlugin (fastify, { conf
     onError: error => { fastify.log.error({ err: error }, 'LC3 decoding failed') }
   })
   fastify.addHook('onClose', async () => { await decoding.close() })
-  const service = new AppsService(fastify.appsCatalogue, fastify.ownership.userStore, config, fastify.log, publicUrl, decoding)
+  const service = new AppsService(fastify.appsCatalogue, fastify.ownership.userStore, config, fastify.log, publicUrl, decoding,
+    fastify.events)
   fastify.decorate('apps', service)
-}, { name: 'tether-apps', dependencies: ['tether-apps-catalogue', 'tether-ownership'] })
+}, { name: 'tether-apps', dependencies: ['tether-events', 'tether-apps-catalogue', 'tether-ownership'] })

@@ -1,10 +1,12 @@
 /**
  * Prometheus metrics (prom-client) on a registry of this app's own, so several
  * apps in one process (tests, benchmarks) never collide. Session gauges are read
- * from the session registry at scrape time; counters follow lifecycle events.
+ * from the session registry at scrape time, traffic from one tally; the other
+ * counters follow the node's events (`fastify.events`).
  */
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { TrafficTally } from './traffic-tally.js'
 
 declare module 'fastify' {
   interface FastifyInstance { serviceMetrics: ServiceMetrics }
@@ -37,7 +39,14 @@ function decodingCounters (read: DecodingStats) {
   }
 }
 
-function createMetrics (registry: Registry, counts: () => { active: number, grace: number }, decoding: DecodingStats) {
+/** What the metrics read at scrape time rather than count as it happens. */
+interface ScrapeSources {
+  counts: () => { active: number, grace: number }
+  decoding: DecodingStats
+  traffic: TrafficTally
+}
+
+function createMetrics (registry: Registry, { counts, decoding, traffic }: ScrapeSources) {
   const registers = [registry]
   const decodingTotals = decodingCounters(decoding)
   return {
@@ -85,16 +94,29 @@ function createMetrics (registry: Registry, counts: () => { active: number, grac
       name: 'tether_messages_total',
       help: 'Messages exchanged with glasses by direction and kind (message type; invalid; audio)',
       labelNames: ['direction', 'kind'] as const,
-      registers
+      registers,
+      collect () { traffic.report(this, 'messages') }
     }),
     bytes: new Counter({
       name: 'tether_bytes_total',
       help: 'Bytes exchanged with glasses by direction and kind',
       labelNames: ['direction', 'kind'] as const,
-      registers
+      registers,
+      collect () { traffic.report(this, 'bytes') }
     }),
-    audioBytes: new Counter({ name: 'tether_audio_bytes_total', help: 'Audio bytes received from glasses', registers }),
-    audioChunks: new Counter({ name: 'tether_audio_chunks_total', help: 'Audio frames received from glasses', registers }),
+    // The per-kind totals below are the labelled series above, read from the same tally, never counted twice.
+    audioBytes: new Counter({
+      name: 'tether_audio_bytes_total',
+      help: 'Audio bytes received from glasses (tether_bytes_total{direction="in",kind="audio"})',
+      registers,
+      collect () { traffic.reportOne(this, 'in', 'audio', 'bytes') }
+    }),
+    audioChunks: new Counter({
+      name: 'tether_audio_chunks_total',
+      help: 'Audio frames received from glasses (tether_messages_total{direction="in",kind="audio"})',
+      registers,
+      collect () { traffic.reportOne(this, 'in', 'audio', 'messages') }
+    }),
     lc3Frames: new Counter({
       name: 'tether_lc3_frames_total',
       help: 'LC3 frames decoded for apps, by outcome (decoded; failed: became silence)',
@@ -108,7 +130,12 @@ function createMetrics (registry: Registry, counts: () => { active: number, grac
       registers,
       collect () { decodingTotals.collectDropped(this) }
     }),
-    transcripts: new Counter({ name: 'tether_transcripts_total', help: 'Local transcriptions received', registers }),
+    transcripts: new Counter({
+      name: 'tether_transcripts_total',
+      help: 'Local transcriptions received (tether_messages_total{direction="in",kind="local_transcription"})',
+      registers,
+      collect () { traffic.reportOne(this, 'in', 'local_transcription', 'messages') }
+    }),
     closeCodesReceived: new Counter({
       name: 'tether_close_codes_received_total',
       help: 'Close codes of glasses sockets the client ended (1006: dropped without a close frame)',
@@ -208,75 +235,60 @@ function createMetrics (registry: Registry, counts: () => { active: number, grac
 export default fp(async function metricsPlugin (fastify) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
-  const metrics = createMetrics(registry, () => fastify.sessions.counts(), () => fastify.apps.decoding.stats())
-  const traffic = new Map<string, { messages: { inc: () => void }, bytes: { inc: (n: number) => void } }>()
+  const traffic = new TrafficTally()
+  const metrics = createMetrics(registry, {
+    counts: () => fastify.sessions.counts(),
+    decoding: () => fastify.apps.decoding.stats(),
+    traffic
+  })
+  const { events } = fastify
 
-  fastify.sessions.observe({
-    event (event) {
-      switch (event.event) {
-        // A session moved from another node was created there, and counts there.
-        case 'session.created': if (event.reason !== 'handover') metrics.created.inc(); break
-        case 'session.resumed':
-          metrics.resumed.inc()
-          if (event.downtimeMs !== undefined) metrics.graceDowntime.observe(event.downtimeMs / 1000)
-          break
-        case 'session.replaced': metrics.replaced.inc(); break
-        case 'session.contested': metrics.takeoverCooldowns.inc(); break
-        case 'session.attached':
-          if (event.ackMs !== undefined) metrics.timeToAck.observe(event.ackMs / 1000)
-          break
-        case 'session.detached':
-          if (event.reason === 'silence') metrics.heartbeatTerminations.inc()
-          if (event.reason === 'client_closed' && event.closeCode !== undefined) {
-            metrics.closeCodesReceived.inc({ code: event.closeCode })
-          }
-          break
-        case 'session.disposed':
-          metrics.disposed.inc({ reason: event.reason ?? 'unknown' })
-          if (event.durationMs !== undefined) metrics.sessionDuration.observe(event.durationMs / 1000)
-          break
-        default:
-          break
-      }
-    },
-    traffic (direction, kind, bytes) {
-      // Per message: look the labelled children up once per (direction, kind), not on every call.
-      const key = `${direction}:${kind}`
-      let children = traffic.get(key)
-      if (children === undefined) {
-        children = { messages: metrics.messages.labels(direction, kind), bytes: metrics.bytes.labels(direction, kind) }
-        traffic.set(key, children)
-      }
-      children.messages.inc()
-      children.bytes.inc(bytes)
-      if (kind === 'audio') {
-        metrics.audioChunks.inc()
-        metrics.audioBytes.inc(bytes)
-      } else if (kind === 'local_transcription' && direction === 'in') {
-        metrics.transcripts.inc()
-      }
-    },
-    disposeFailed (failure) {
-      metrics.disposeFailures.inc({ manager: failure.manager, kind: failure.kind })
+  events.on('session.lifecycle', (event) => {
+    switch (event.event) {
+      // A session moved from another node was created there, and counts there.
+      case 'session.created': if (event.reason !== 'handover') metrics.created.inc(); break
+      case 'session.resumed':
+        metrics.resumed.inc()
+        if (event.downtimeMs !== undefined) metrics.graceDowntime.observe(event.downtimeMs / 1000)
+        break
+      case 'session.replaced': metrics.replaced.inc(); break
+      case 'session.contested': metrics.takeoverCooldowns.inc(); break
+      case 'session.attached':
+        if (event.ackMs !== undefined) metrics.timeToAck.observe(event.ackMs / 1000)
+        break
+      case 'session.detached':
+        if (event.reason === 'silence') metrics.heartbeatTerminations.inc()
+        if (event.reason === 'client_closed' && event.closeCode !== undefined) {
+          metrics.closeCodesReceived.inc({ code: event.closeCode })
+        }
+        break
+      case 'session.disposed':
+        metrics.disposed.inc({ reason: event.reason ?? 'unknown' })
+        if (event.durationMs !== undefined) metrics.sessionDuration.observe(event.durationMs / 1000)
+        break
+      default:
+        break
     }
   })
-
-  fastify.apps.observe({
-    startRequested (packageName, reason) {
-      metrics.appStarts.inc({ package: packageName, reason })
-      if (reason === 'restart') metrics.appRestarts.inc({ package: packageName })
-    },
-    started: packageName => metrics.appStarted.inc({ package: packageName }),
-    startFailed: (packageName, failure) => metrics.appStartFailures.inc({ package: packageName, failure }),
-    stopped: packageName => metrics.appStops.inc({ package: packageName }),
-    relayed: stream => metrics.relayed.inc({ stream }),
-    audioDropped: packageName => metrics.audioDropped.inc({ package: packageName })
+  events.on('session.dispose_failed', failure => metrics.disposeFailures.inc({ manager: failure.manager, kind: failure.kind }))
+  events.on('glasses.traffic', (direction, kind, bytes) => { traffic.add(direction, kind, bytes) })
+  events.on('socket.close_sent', (side, code) => {
+    if (side === 'glasses') metrics.closeCodesSent.inc({ code })
+    else metrics.appCloseCodesSent.inc({ code })
   })
-
-  fastify.ownership.observe((operation, outcome, seconds) => {
+  events.on('app.start_requested', (packageName, reason) => {
+    metrics.appStarts.inc({ package: packageName, reason })
+    if (reason === 'restart') metrics.appRestarts.inc({ package: packageName })
+  })
+  events.on('app.started', packageName => metrics.appStarted.inc({ package: packageName }))
+  events.on('app.start_failed', (packageName, failure) => metrics.appStartFailures.inc({ package: packageName, failure }))
+  events.on('app.stopped', packageName => metrics.appStops.inc({ package: packageName }))
+  events.on('app.relayed', stream => metrics.relayed.inc({ stream }))
+  events.on('app.audio_dropped', packageName => metrics.audioDropped.inc({ package: packageName }))
+  events.on('directory.operation', (operation, outcome, seconds) => {
     metrics.directoryOperations.inc({ operation, outcome })
     metrics.directoryLatency.observe({ operation }, seconds)
   })
 
   fastify.decorate('serviceMetrics', metrics)
-}, { name: 'tether-metrics', dependencies: ['tether-registry', 'tether-apps', 'tether-ownership'] })
+}, { name: 'tether-metrics', dependencies: ['tether-events', 'tether-registry', 'tether-apps', 'tether-ownership'] })

@@ -47,7 +47,8 @@ export default fp<{ config: Config }>(async function ownershipPlugin (fastify, {
       handoverTimeoutMs: config.handoverTimeoutMs,
       gracePeriodMs: config.gracePeriodMs,
       countersWriteMs: config.countersWriteMs,
-      log: fastify.log
+      log: fastify.log,
+      events: fastify.events
     })
   fastify.decorate('ownership', ownership)
   fastify.addHook('onClose', async () => {
@@ -56,4 +57,4 @@ export default fp<{ config: Config }>(async function ownershipPlugin (fastify, {
     await ownership.stop()
     redis.disconnect()
   })
-}, { name: 'tether-ownership' })
+}, { name: 'tether-ownership', dependencies: ['tether-events'] })

@@ -25,15 +25,14 @@ export default fp<RegistryPluginOptions>(async function registryPlugin (fastify,
   const registry = new SessionRegistry({
     config,
     log: fastify.log,
+    events: fastify.events,
     ownership: fastify.ownership,
     managerFactories: sessionRecipe({ heartbeat, apps: fastify.apps, extra: extraManagers })
   })
   fastify.addHook('onReady', async () => { await registry.start() })
-  registry.observe({
-    event: (event) => {
-      const level = event.event === 'session.disposed' && (event.failures?.length ?? 0) > 0 ? 'warn' : 'info'
-      fastify.log[level](event, event.event)
-    }
+  fastify.events.on('session.lifecycle', (event) => {
+    const level = event.event === 'session.disposed' && (event.failures?.length ?? 0) > 0 ? 'warn' : 'info'
+    fastify.log[level](event, event.event)
   })
   fastify.decorate('sessions', registry)
-}, { name: 'tether-registry', dependencies: ['tether-ownership', 'tether-apps'] })
+}, { name: 'tether-registry', dependencies: ['tether-events', 'tether-ownership', 'tether-apps'] })

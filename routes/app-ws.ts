@@ -33,9 +33,7 @@ const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fast
     }
   }, (socket, request) => {
     releaseUpgrade(socket, request.raw)
-    const connection = new AppConnection(socket, config, {
-      onCloseSent: code => fastify.serviceMetrics.appCloseCodesSent.inc({ code })
-    })
+    const connection = new AppConnection(socket, config, fastify.events)
     const timer = setTimeout(() => {
       connection.unbind()
       connection.close(CloseCode.POLICY_VIOLATION, 'no tpa_connection_init in time')

@@ -113,11 +113,9 @@ export default (async function glassesWsRoutes (fastify, { config }) {
       }
       // Nothing made here may close over `request`: a session outlives its upgrade by hours.
       releaseUpgrade(socket, request.raw)
-      attach(new GlassesConnection(socket, identity, config, observer), end)
+      attach(new GlassesConnection(socket, identity, config, fastify.events), end)
     })
   }
-
-  const observer = { onCloseSent: (code: number) => fastify.serviceMetrics.closeCodesSent.inc({ code }) }
 
   function attach (connection: GlassesConnection, end: () => void): void {
     fastify.sessions.connect(connection).finally(end).catch((error: unknown) => {

@@ -1,4 +1,5 @@
 /** One app socket on /app-ws: a SocketChannel that learns its app from its `tpa_connection_init`. */
+import type { SocketSide } from './node-events.js'
 import { SocketChannel, type ChannelSink } from './socket-channel.js'
 
 export type AppConnectionSink = ChannelSink<AppConnection>
@@ -8,4 +9,6 @@ export class AppConnection extends SocketChannel {
   packageName: string | null = null
   /** The opaque app session id the init named. */
   appSessionId: string | null = null
+
+  get side (): SocketSide { return 'app' }
 }

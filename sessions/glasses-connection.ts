@@ -1,6 +1,7 @@
 /** One glasses socket: a SocketChannel that knows whose it is and how it was acked. */
 import type { WebSocket } from 'ws'
-import { SocketChannel, type ChannelLimits, type ChannelObserver, type ChannelSink } from './socket-channel.js'
+import type { NodeEvents, SocketSide } from './node-events.js'
+import { SocketChannel, type ChannelLimits, type ChannelSink } from './socket-channel.js'
 
 /** Who the token said this socket belongs to. */
 export interface GlassesIdentity {
@@ -24,9 +25,11 @@ export class GlassesConnection extends SocketChannel {
   /** Unlisted message types already answered with UNKNOWN_TYPE on this socket; made at the first. */
   private unlistedTypes: Set<string> | null = null
 
-  constructor (socket: WebSocket, readonly identity: GlassesIdentity, limits: ChannelLimits, observer?: ChannelObserver) {
-    super(socket, limits, observer)
+  constructor (socket: WebSocket, readonly identity: GlassesIdentity, limits: ChannelLimits, events?: NodeEvents) {
+    super(socket, limits, events)
   }
+
+  get side (): SocketSide { return 'glasses' }
 
   /**
    * True the first time this socket sends a message of an unlisted type (it is told once), false after, and

@@ -6,7 +6,7 @@
 import type { SessionCounts } from '../protocol/admin.js'
 import type { DisposeReason } from './lifecycle.js'
 import type {
-  DirectoryObserver, NodeInfo, Ownership, OwnershipHost, RequestHandler, SessionPage, SessionPageQuery
+  NodeInfo, Ownership, OwnershipHost, RequestHandler, SessionPage, SessionPageQuery
 } from './ownership.js'
 import { MemoryUserStore, type UserStore } from './user-store.js'
 import { sessionPosition } from './session-position.js'
@@ -79,8 +79,6 @@ export class LocalOwnership implements Ownership {
     this.listeners.add(listener)
     return () => { this.listeners.delete(listener) }
   }
-
-  observe (_observer: DirectoryObserver): void {}
 
   private counts (): SessionCounts {
     let active = 0

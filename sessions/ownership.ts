@@ -35,9 +35,6 @@ export type DirectoryOperation = 'claim' | 'takeover' | 'last_state' | 'write' |
 /** `timeout`: a request to another node that got no answer in time (a Redis command that times out is an `error`). */
 export type DirectoryOutcome = 'ok' | 'error' | 'timeout'
 
-/** Sees every directory operation (metrics): how it ended and how long it took. */
-export type DirectoryObserver = (operation: DirectoryOperation, outcome: DirectoryOutcome, seconds: number) => void
-
 /** What ownership needs from the registry: this node's sessions, serialised per user. */
 export interface OwnershipHost {
   /** The user's live session on this node. */
@@ -108,5 +105,4 @@ export interface Ownership {
   forward: <T>(userId: string, method: string, params: unknown, timeoutMs: number) => Promise<T | null>
   /** Call `listener` (coalesced) whenever a session changed on any node: the admin page's feed. */
   onChange: (listener: () => void) => () => void
-  observe: (observer: DirectoryObserver) => void
 }

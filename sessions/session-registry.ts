@@ -5,26 +5,22 @@
  * resumes or starts fresh, never both.
  */
 import type { SessionCounts } from '../protocol/admin.js'
-import type { DisposeFailure } from './dispose-managers.js'
 import type { GlassesConnection } from './glasses-connection.js'
 import { KeyedLock } from './keyed-lock.js'
-import type { AttachOutcome, DisposeReason, LifecycleEvent } from './lifecycle.js'
+import type { AttachOutcome, DisposeReason } from './lifecycle.js'
 import type { Log } from './log.js'
+import type { NodeEvents } from './node-events.js'
 import type { ManagerFactory } from './manager.js'
 import type { SessionConfig } from './session-config.js'
 import { UserSession, type SessionHooks } from './user-session.js'
 import type { Ownership } from './ownership.js'
 import type { SessionSnapshot } from './session-snapshot.js'
 
-export interface RegistryObserver {
-  event?: (event: LifecycleEvent) => void
-  disposeFailed?: (failure: DisposeFailure) => void
-  traffic?: (direction: 'in' | 'out', kind: string, bytes: number) => void
-}
-
 export interface SessionRegistryOptions {
   config: SessionConfig
   log: Log
+  /** Where sessions tell what happens (logs and metrics listen). */
+  events: NodeEvents
   managerFactories?: readonly ManagerFactory[]
   /** Which node holds each user: this one alone, or one of a cluster. */
   ownership: Ownership
@@ -48,7 +44,6 @@ export class RegistryDrainingError extends Error {
 export class SessionRegistry {
   private readonly sessions = new Map<string, UserSession>()
   private readonly lock = new KeyedLock()
-  private readonly observers: RegistryObserver[] = []
   private readonly hooks: SessionHooks
   private draining = false
   /** Upgrades of each user in flight (authenticated, not yet attached or refused). */
@@ -66,24 +61,15 @@ export class SessionRegistry {
         if (this.sessions.get(session.userId) === session) this.sessions.delete(session.userId)
         this.ownership.released(session, reason)
       },
-      event: (event) => {
-        const session = this.sessions.get(event.userId)
-        if (session !== undefined) this.ownership.changed(session)
-        this.notify(observer => observer.event?.(event))
-      },
       changed: (session) => { this.ownership.changed(session) },
-      disposeFailed: (failure) => this.notify(observer => observer.disposeFailed?.(failure)),
-      traffic: (direction, kind, bytes) => this.notify(observer => observer.traffic?.(direction, kind, bytes))
+      events: options.events
     }
-  }
-
-  /** Listen to every session's lifecycle events and dispose failures (logs, metrics); returns an unsubscribe. */
-  observe (observer: RegistryObserver): () => void {
-    this.observers.push(observer)
-    return () => {
-      const index = this.observers.indexOf(observer)
-      if (index >= 0) this.observers.splice(index, 1)
-    }
+    // Every transition changes what the ownership records of the session (its state); this listener is
+    // the first, so the record is written before logs and metrics hear of it.
+    options.events.on('session.lifecycle', (event) => {
+      const session = this.sessions.get(event.userId)
+      if (session !== undefined) this.ownership.changed(session)
+    })
   }
 
   get isDraining (): boolean { return this.draining }
@@ -288,15 +274,5 @@ export class SessionRegistry {
   private async expire (session: UserSession, epoch: number): Promise<void> {
     const started = await this.lock.run(session.userId, () => ({ disposal: session.expireGrace(epoch) }))
     await started.disposal
-  }
-
-  private notify (call: (observer: RegistryObserver) => void): void {
-    for (const observer of this.observers) {
-      try {
-        call(observer)
-      } catch (error) {
-        this.options.log.error({ err: error }, 'registry observer failed')
-      }
-    }
   }
 }

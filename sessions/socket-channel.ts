@@ -9,17 +9,13 @@ import { randomUUID } from 'node:crypto'
 import type { RawData, WebSocket } from 'ws'
 import { CloseCode, CloseReason, type CloseCodeValue } from '../protocol/close-codes.js'
 import { BadFrameCounter } from './bad-frames.js'
+import type { NodeEvents, SocketSide } from './node-events.js'
 
 /** Where a bound channel delivers its frames: the session (or app manager) that owns it. */
 export interface ChannelSink<C> {
   onText: (channel: C, text: string, bytes: number) => void
   onBinary: (channel: C, data: Buffer) => void
   onClose: (channel: C, code: number) => void
-}
-
-/** Observers outside the owner (metrics). */
-export interface ChannelObserver {
-  onCloseSent?: (code: number) => void
 }
 
 export interface ChannelLimits { maxBufferedBytes: number, maxBadFrames: number }
@@ -49,7 +45,9 @@ const kChannel = Symbol('tether.channel')
 type ChannelSocket = WebSocket & { [kChannel]: SocketChannel }
 const channelOf = (socket: WebSocket): SocketChannel => (socket as ChannelSocket)[kChannel]
 
-export class SocketChannel {
+export abstract class SocketChannel {
+  /** Which kind of client is on the other end (a getter of the subclass: nothing stored per socket). */
+  abstract get side (): SocketSide
   readonly id = randomUUID()
   readonly openedAt = Date.now()
   lastInboundAt = Date.now()
@@ -67,7 +65,8 @@ export class SocketChannel {
   constructor (
     protected readonly socket: WebSocket,
     private readonly limits: ChannelLimits,
-    private readonly observer: ChannelObserver = {}
+    /** Told of every close code this side sends (metrics); unit tests may leave it out. */
+    private readonly events: NodeEvents | null = null
   ) {
     // One set of listener functions for every socket, not five closures per socket:
     // at ten thousand idle sockets the closures and their scopes cost megabytes.
@@ -148,7 +147,7 @@ export class SocketChannel {
     if (this.cause !== null) return
     this.cause = 'server'
     this.closeCodeSent = code
-    this.observer.onCloseSent?.(code)
+    this.events?.emit('socket.close_sent', this.side, code)
     this.socket.close(code, reason)
     const force = setTimeout(() => this.socket.terminate(), CLOSE_HANDSHAKE_MS).unref()
     this.socket.once('close', () => clearTimeout(force))
@@ -203,7 +202,7 @@ export class SocketChannel {
     const code = WS_ERROR_CLOSE_CODES[error.code] ?? WS_PROTOCOL_ERROR
     this.cause = 'server'
     this.closeCodeSent = code
-    this.observer.onCloseSent?.(code)
+    this.events?.emit('socket.close_sent', this.side, code)
   }
 
   private closed (code: number): void {

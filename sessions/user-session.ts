@@ -17,12 +17,13 @@ import {
   DISPOSE_POLICY, EventLog, TRANSITIONS, type AttachOutcome, type DisposeReason, type LifecycleEvent, type LifecycleEventName, type SessionState
 } from './lifecycle.js'
 import type { Log } from './log.js'
+import type { NodeEvents } from './node-events.js'
 import type { AppsFacet, Manager, ManagerFactory, SessionContext } from './manager.js'
 import { Resources } from './resources.js'
 import type { SessionConfig } from './session-config.js'
 import type { SessionSnapshot } from './session-snapshot.js'
 
-/** What the registry lends a session: serialised entry points and observers. */
+/** What the registry lends a session: serialised entry points and the node's events. */
 export interface SessionHooks {
   /** The grace timer fired; the registry re-checks under the user's lock and disposes. */
   graceTimerFired: (session: UserSession, graceEpoch: number) => void
@@ -30,14 +31,10 @@ export interface SessionHooks {
   fatalError: (session: UserSession, error: unknown) => void
   /** The session finished disposing: remove it if the registry still points at it. */
   disposed: (session: UserSession, reason: DisposeReason) => void
-  /** Every lifecycle event, for logs and metrics. */
-  event: (event: LifecycleEvent) => void
   /** What another node would need to resume the session changed (its running apps). */
   changed: (session: UserSession) => void
-  /** Traffic with the glasses: kind is the message type, `invalid` for a rejected frame, `audio` for binary. */
-  traffic: (direction: 'in' | 'out', kind: string, bytes: number) => void
-  /** A manager failed to dispose. */
-  disposeFailed?: (failure: DisposeFailure) => void
+  /** Where lifecycle events, traffic and dispose failures are told (logs, metrics). */
+  events: NodeEvents
 }
 
 export interface UserSessionOptions {
@@ -255,7 +252,7 @@ export class UserSession implements ConnectionSink, SessionContext {
     const bytes = connection.send(message)
     if (bytes === 0) return false
     this.stats.recordOutbound()
-    this.hooks.traffic('out', message.type, bytes)
+    this.hooks.events.emit('glasses.traffic', 'out', message.type, bytes)
     return true
   }
 
@@ -265,7 +262,7 @@ export class UserSession implements ConnectionSink, SessionContext {
     if (connection !== this.connection) return
     const parsed = parseGlassesFrame(text, this.config.maxJsonDepth)
     if (!parsed.ok) {
-      this.hooks.traffic('in', 'invalid', bytes)
+      this.hooks.events.emit('glasses.traffic', 'in', 'invalid', bytes)
       this.stats.recordUntypedFrame()
       this.rejectFrame(connection, parsed.code, parsed.message)
       return
@@ -273,7 +270,7 @@ export class UserSession implements ConnectionSink, SessionContext {
     if (!parsed.listed) {
       // A well-formed message of a type without a schema: relayed, never a bad frame, and
       // counted under one label so that clients cannot create metric series.
-      this.hooks.traffic('in', 'other', bytes)
+      this.hooks.events.emit('glasses.traffic', 'in', 'other', bytes)
       this.stats.recordUntypedFrame()
       if (connection.firstOfUnlistedType(parsed.message.type)) {
         this.send({ type: 'error', code: 'UNKNOWN_TYPE', message: `type "${parsed.message.type}" is relayed to apps only`, timestamp: new Date().toISOString() })
@@ -281,7 +278,7 @@ export class UserSession implements ConnectionSink, SessionContext {
       this.runManagers(manager => { manager.handleUnlisted?.(parsed.message); return false })
       return
     }
-    this.hooks.traffic('in', parsed.message.type, bytes)
+    this.hooks.events.emit('glasses.traffic', 'in', parsed.message.type, bytes)
     this.stats.recordInbound(parsed.message)
     this.dispatch(connection, parsed.message)
   }
@@ -289,7 +286,7 @@ export class UserSession implements ConnectionSink, SessionContext {
   onBinary (connection: GlassesConnection, data: Buffer): void {
     if (connection !== this.connection) return
     this.stats.recordAudio(data.length)
-    this.hooks.traffic('in', 'audio', data.length)
+    this.hooks.events.emit('glasses.traffic', 'in', 'audio', data.length)
     this.runManagers(manager => { manager.handleBinary?.(data); return false })
   }
 
@@ -354,7 +351,7 @@ export class UserSession implements ConnectionSink, SessionContext {
     const failures = await disposeManagers(this.managers, this.config.managerDisposeTimeoutMs, reason)
     for (const failure of failures) {
       this.log.error({ err: failure.error, manager: failure.manager, kind: failure.kind }, 'manager failed to dispose')
-      this.hooks.disposeFailed?.(failure)
+      this.hooks.events.emit('session.dispose_failed', failure)
     }
     this.transition('disposed')
     this.hooks.disposed(this, reason)
@@ -441,6 +438,6 @@ export class UserSession implements ConnectionSink, SessionContext {
       ...fields
     }
     this.events.push(full)
-    this.hooks.event(full)
+    this.hooks.events.emit('session.lifecycle', full)
   }
 }

@@ -13,6 +13,7 @@ import { commandClient, subscriberClient } from '../../cluster/redis-client.js'
 import { RedisUserStore } from '../../cluster/redis-user-store.js'
 import { RedisOwnership } from '../../cluster/redis-ownership.js'
 import { silentLog } from '../../sessions/log.js'
+import { NodeEvents } from '../../sessions/node-events.js'
 import type { DirectoryOperation, DirectoryOutcome } from '../../sessions/ownership.js'
 import type { AdminListFigure, DesignRun, NodeSettings, SettledFigure, SimNode } from './design.js'
 import { FakeHost } from './fake-sessions.js'
@@ -28,7 +29,7 @@ const delay = async (ms: number): Promise<void> => { await new Promise(resolve =
 
 interface OperationFigures { count: number, errors: number, timeouts: number, totalSeconds: number, maxSeconds: number }
 
-/** Every directory operation of every node (RedisOwnership.observe), by name. */
+/** Every directory operation of every node (the node's `directory.operation` events), by name. */
 class OperationTally {
   private byName = new Map<DirectoryOperation, OperationFigures>()
 
@@ -87,6 +88,8 @@ export class NewNode implements SimNode {
     this.redis = commandClient(options)
     this.subscriber = subscriberClient(options)
     for (const client of [this.redis, this.subscriber]) client.on('error', () => {})
+    const events = new NodeEvents(silentLog)
+    events.on('directory.operation', tally.observer)
     this.ownership = new RedisOwnership(new OwnershipStore(this.redis, nodeId), new RedisUserStore(this.redis),
       new ClusterRpc(this.redis, this.subscriber, nodeId, silentLog), {
         nodeId,
@@ -95,9 +98,9 @@ export class NewNode implements SimNode {
         handoverTimeoutMs: settings.handoverTimeoutMs,
         gracePeriodMs: settings.gracePeriodMs,
         countersWriteMs: settings.countersWriteMs,
-        log: silentLog
+        log: silentLog,
+        events
       })
-    this.ownership.observe(tally.observer)
     this.host = new FakeHost(nodeId, settings.gracePeriodMs)
     // What the registry's hooks do (sessions/session-registry.ts): every event and every disposal reach the ownership.
     this.host.events = {

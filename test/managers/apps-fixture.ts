@@ -8,6 +8,7 @@ import type { Config } from '../../config.js'
 import { AppsService } from '../../managers/apps-service.js'
 import type { AppEntry } from '../../protocol/apps-catalogue.js'
 import { silentLog } from '../../sessions/log.js'
+import { NodeEvents } from '../../sessions/node-events.js'
 import { MemoryUserStore } from '../../sessions/user-store.js'
 import { testConfig, type Teardown } from '../helper.js'
 
@@ -43,6 +44,7 @@ export function appsService (t: Teardown, entries: readonly AppEntry[] = [], con
   t.teardown(async () => { await decoding.close() })
   const directory = new MemoryUserStore()
   const catalogue = new Map(entries.map(entry => [entry.packageName, entry]))
-  const service = new AppsService(catalogue, directory, testConfig(config), silentLog, () => 'https://tether.test', decoding)
+  const service = new AppsService(catalogue, directory, testConfig(config), silentLog, () => 'https://tether.test', decoding,
+    new NodeEvents(silentLog))
   return { service, directory, decoding, decodingErrors }
 }

@@ -5,6 +5,8 @@
 import t from 'tap'
 import { SubscriptionManager, type SubscriptionWatcher } from '../../managers/subscription-manager.js'
 import type { GlassesMessage } from '../../protocol/glasses-messages.js'
+import { silentLog } from '../../sessions/log.js'
+import { NodeEvents } from '../../sessions/node-events.js'
 import { appsService } from './apps-fixture.js'
 import { RecordingOutlet } from './fake-session.js'
 
@@ -20,7 +22,9 @@ class Outlet extends RecordingOutlet {
 
 function setup () {
   const counted: string[] = []
-  const subscriptions = new SubscriptionManager({ countRelayed: stream => { counted.push(stream) } })
+  const events = new NodeEvents(silentLog)
+  events.on('app.relayed', stream => { counted.push(stream) })
+  const subscriptions = new SubscriptionManager(events)
   const outlet = new Outlet()
   subscriptions.outlet = outlet
   /** Who got what: [app, the subscription string it receives the data under]. */
@@ -139,17 +143,19 @@ t.test('only what went out is counted, by base stream; no outlet yet means nothi
   t.same(delivered(), [['com.a', 'transcription:fr-FR']])
   t.same(counted, ['transcription'], 'the label is the base stream, not the language')
 
-  const unwired = new SubscriptionManager({ countRelayed: () => t.fail('nothing was relayed') })
+  const quiet = new NodeEvents(silentLog)
+  quiet.on('app.relayed', () => t.fail('nothing was relayed'))
+  const unwired = new SubscriptionManager(quiet)
   unwired.set('com.a', ['button_press'])
   t.ok(unwired.handle(button))
   t.equal(unwired.relay(['button_press'], {}), 0)
 })
 
-t.test('the node\'s AppsService is a relay counter: its observers see each relay', async t => {
+t.test('the node\'s events hear each relay, labelled by base stream', async t => {
   const { service } = appsService(t)
   const relayed: string[] = []
-  service.observe({ relayed: stream => { relayed.push(stream) } })
-  const subscriptions = new SubscriptionManager(service)
+  service.events.on('app.relayed', stream => { relayed.push(stream) })
+  const subscriptions = new SubscriptionManager(service.events)
   subscriptions.outlet = new RecordingOutlet()
   subscriptions.set('com.a', ['button_press', 'touch_event:single_tap'])
   subscriptions.handle(button)

@@ -58,6 +58,11 @@ t.test('connect, drop, resume, replace, expire, admin delete: exact counters', a
     tether_time_to_ack_seconds_count: 4
   }
   for (const [series, want] of Object.entries(expected)) t.equal(value(text, series), want, series)
+  // Traffic series are read from one tally at each scrape: a second scrape shows the same totals.
+  const again = await (await fetch(`${server.httpUrl}/metrics`)).text()
+  for (const series of ['tether_audio_chunks_total', 'tether_transcripts_total', 'tether_messages_total{direction="in",kind="audio"}']) {
+    t.equal(value(again, series), expected[series], `${series}, scraped again`)
+  }
   t.ok(value(text, 'tether_event_loop_lag_seconds') >= 0, 'event-loop lag is reported')
   t.match(text, /process_cpu_user_seconds_total/, 'default process metrics')
 })

@@ -9,6 +9,7 @@ import WebSocket, { WebSocketServer } from 'ws'
 import { GlassesConnection } from '../../sessions/glasses-connection.js'
 import type { LifecycleEvent } from '../../sessions/lifecycle.js'
 import { silentLog } from '../../sessions/log.js'
+import { NodeEvents } from '../../sessions/node-events.js'
 import type { SessionConfig } from '../../sessions/session-config.js'
 import { SessionRegistry } from '../../sessions/session-registry.js'
 import { SessionGoneError } from '../../sessions/user-session.js'
@@ -49,9 +50,9 @@ async function socketServer (t: Teardown) {
 }
 
 function registry (events: LifecycleEvent[] = []): SessionRegistry {
-  const r = new SessionRegistry({ config, log: silentLog, ownership: new LocalOwnership(config.nodeId) })
-  r.observe({ event: e => events.push(e) })
-  return r
+  const nodeEvents = new NodeEvents(silentLog)
+  nodeEvents.on('session.lifecycle', e => { events.push(e) })
+  return new SessionRegistry({ config, log: silentLog, events: nodeEvents, ownership: new LocalOwnership(config.nodeId) })
 }
 
 t.test('created -> grace -> resumed -> grace -> disposed (grace_expired)', async t => {
