@@ -272,6 +272,9 @@ export default fp(async function metricsPlugin (fastify) {
   })
   events.on('session.dispose_failed', failure => metrics.disposeFailures.inc({ manager: failure.manager, kind: failure.kind }))
   events.on('glasses.traffic', (direction, kind, bytes) => { traffic.add(direction, kind, bytes) })
+  events.on('upgrade.refused', (status, code) => metrics.upgradeRejections.inc({ status, code }))
+  events.on('session.takeover_refused', () => metrics.takeoversRefused.inc())
+  events.on('app.init_refused', code => metrics.appInitRefusals.inc({ code }))
   events.on('socket.close_sent', (side, code) => {
     if (side === 'glasses') metrics.closeCodesSent.inc({ code })
     else metrics.appCloseCodesSent.inc({ code })

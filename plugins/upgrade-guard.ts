@@ -37,14 +37,14 @@ function rateLimited (message: string): Record<string, unknown> {
 export default fp<{ config: Config }>(async function upgradeGuardPlugin (fastify, { config }) {
   await fastify.register(rateLimit, { global: false })
 
-  const countLimited = (): void => { fastify.serviceMetrics.upgradeRejections.inc({ status: 429, code: 'RATE_LIMITED' }) }
+  const countLimited = (): void => { fastify.events.emit('upgrade.refused', 429, 'RATE_LIMITED') }
   const userConnects = new WindowCounter(USER_WINDOW_MS)
   const sweeper = setInterval(() => userConnects.sweep(), USER_WINDOW_MS).unref()
   fastify.addHook('onClose', async () => { clearInterval(sweeper) })
 
   const guard: UpgradeGuard = {
     async refuse (request, reply, status, code, message) {
-      fastify.serviceMetrics.upgradeRejections.inc({ status, code })
+      fastify.events.emit('upgrade.refused', status, code)
       request.log.info({ status, code }, 'upgrade refused')
       await reply.code(status).header('connection', 'close').send({
         type: 'connection_error', code, message, timestamp: new Date().toISOString()
@@ -76,4 +76,4 @@ export default fp<{ config: Config }>(async function upgradeGuardPlugin (fastify
     }
   }
   fastify.decorate('upgradeGuard', guard)
-}, { name: 'tether-upgrade-guard', dependencies: ['tether-metrics'] })
+}, { name: 'tether-upgrade-guard', dependencies: ['tether-events'] })

@@ -17,7 +17,7 @@ const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fast
   const apps = fastify.apps
 
   function refuse (connection: AppConnection, code: AppConnectionErrorCode, message: string): void {
-    fastify.serviceMetrics.appInitRefusals.inc({ code })
+    fastify.events.emit('app.init_refused', code)
     connection.send({ type: 'tpa_connection_error', code, message, timestamp: new Date().toISOString() })
     connection.unbind()
     connection.close(CloseCode.POLICY_VIOLATION, code)

@@ -78,7 +78,7 @@ export default (async function glassesWsRoutes (fastify, { config }) {
     }
     const admission = fastify.sessions.admission(userId)
     if (!admission.admitted) {
-      fastify.serviceMetrics.takeoversRefused.inc()
+      fastify.events.emit('session.takeover_refused')
       reply.header('retry-after', Math.ceil(admission.retryAfterMs / 1000))
       await guard.refuse(request, reply, 409, 'SESSION_IN_USE',
         'another device of this user holds the session after repeated takeovers: retry later')

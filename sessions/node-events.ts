@@ -30,8 +30,14 @@ export interface NodeEventMap {
   'session.dispose_failed': [failure: DisposeFailure]
   /** One message with the glasses: kind is its type, `invalid` for a rejected frame, `audio` for binary. */
   'glasses.traffic': [direction: 'in' | 'out', kind: string, bytes: number]
+  /** A WebSocket upgrade (glasses or app) answered with an HTTP error instead. */
+  'upgrade.refused': [status: number, code: string]
+  /** A new socket of a user refused 409 during that user's takeover cool-down. */
+  'session.takeover_refused': []
   /** The server closed a socket with this code. */
   'socket.close_sent': [side: SocketSide, code: number]
+  /** An app socket's `tpa_connection_init` refused, with the code it was told. */
+  'app.init_refused': [code: string]
   'app.start_requested': [packageName: string, reason: StartReason]
   'app.started': [packageName: string, reason: StartReason]
   'app.start_failed': [packageName: string, failure: StartFailure]
