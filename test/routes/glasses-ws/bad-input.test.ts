@@ -1,7 +1,7 @@
 /** PROTOCOL 1.4 and 1.6: bad frames get an error and the socket stays open; limits close with documented codes. */
 import t from 'tap'
-import { connectAcked, delay, eventually } from '../helper.js'
-import { startServer } from '../helper.js'
+import { connectAcked, delay, eventually } from '../../helper.js'
+import { startServer } from '../../helper.js'
 
 t.test('bad frames get the documented error and the socket stays open', async t => {
   const server = await startServer(t)

@@ -2,10 +2,10 @@
 import { createRequire } from 'node:module'
 import t from 'tap'
 import { createVerifier } from 'fast-jwt'
-import { connectAcked, connectGlasses, eventually, sign, startServer } from '../helper.js'
-import { connectApp, rawAppIdentity, startWebhookReceiver } from '../raw-app.js'
-import { writeCatalogue } from '../sdk-app.js'
-import { nestsDeeperThan } from '../../protocol/parse-frame.js'
+import { connectAcked, connectGlasses, eventually, sign, startServer } from '../../helper.js'
+import { connectApp, rawAppIdentity, startWebhookReceiver } from '../../raw-app.js'
+import { writeCatalogue } from '../../sdk-app.js'
+import { nestsDeeperThan } from '../../../protocol/parse-frame.js'
 
 t.test('glasses that stop reading are closed 4009; audio to an app that stops reading is dropped and counted', async t => {
   const hooks = await startWebhookReceiver(t)

@@ -1,7 +1,7 @@
 /** DESIGN state machine over real sockets: create, ack, resume in grace, replace, serialise, expire. */
 import t from 'tap'
 import WebSocket from 'ws'
-import { Client, admin, connectAcked, delay, eventually, glassesToken, startServer } from '../helper.js'
+import { Client, admin, connectAcked, delay, eventually, glassesToken, startServer } from '../../helper.js'
 
 t.test('the first connection creates a session and gets exactly one ack, first', async t => {
   const server = await startServer(t, { pingIntervalMs: 1000, silenceTimeoutMs: 3000 })

@@ -4,8 +4,8 @@
  * buildApp's managerFactories, the same composition point real managers use.
  */
 import t from 'tap'
-import type { Manager, ManagerFactory } from '../../sessions/manager.js'
-import { admin, connectAcked, delay, eventually, glassesToken, refusedUpgrade, startServer } from '../helper.js'
+import type { Manager, ManagerFactory } from '../../../sessions/manager.js'
+import { admin, connectAcked, delay, eventually, glassesToken, refusedUpgrade, startServer } from '../../helper.js'
 
 interface Probe { disposed: string[], attached: number }
 

@@ -4,10 +4,10 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import WebSocket from 'ws'
-import { Client, SECRET, eventually, glassesToken } from './helper.js'
-import { startServerProcess } from './server-process.js'
+import { Client, SECRET, eventually, glassesToken } from '../helper.js'
+import { startServerProcess } from '../server-process.js'
 
-const serverFile = fileURLToPath(new URL('../server.ts', import.meta.url))
+const serverFile = fileURLToPath(new URL('../../server.ts', import.meta.url))
 
 const run = startServerProcess
 

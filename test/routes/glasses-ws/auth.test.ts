@@ -1,7 +1,7 @@
 /** PROTOCOL 1.1: authentication happens before the upgrade; every failure is an HTTP 401 with no socket. */
 import t from 'tap'
 import WebSocket from 'ws'
-import { connectGlasses, glassesToken, refusedUpgrade, sign, startServer } from '../helper.js'
+import { connectGlasses, glassesToken, refusedUpgrade, sign, startServer } from '../../helper.js'
 
 const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
 

@@ -6,8 +6,8 @@
 import { once } from 'node:events'
 import t from 'tap'
 import WebSocket from 'ws'
-import { SECRET, eventually, glassesToken, type Teardown } from './helper.js'
-import { startServerProcess, type ServerProcess } from './server-process.js'
+import { SECRET, eventually, glassesToken, type Teardown } from '../helper.js'
+import { startServerProcess, type ServerProcess } from '../server-process.js'
 
 async function startDrainingServer (t: Teardown, env: Record<string, string>): Promise<ServerProcess> {
   return await startServerProcess(t, { AUGMENTOS_AUTH_JWT_SECRET: SECRET, UPGRADE_RATE_LIMIT: '100000', ...env })
