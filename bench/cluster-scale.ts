@@ -9,11 +9,11 @@
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { cpus, release, totalmem, type } from 'node:os'
 import { baselineDesign, currentDesign, unknownEnvNames, type Design } from './cluster-scale/designs.js'
 import { measureScale, NODE_ENV_NAMES, type ScaleContext, type ScaleResult } from './cluster-scale/measure.js'
 import { parseOptions, USAGE, UsageError, type ScaleOptions } from './cluster-scale/options.js'
 import { commandGrowth, formatCommands, formatRatios, formatResults, formatTargets, ratios } from './cluster-scale/report.js'
+import { hostInfo } from './machine.js'
 import { createTokenSigner } from './tokens.js'
 
 function progressWriter (): (line: string, ticker?: boolean) => void {
@@ -33,21 +33,6 @@ function fileLimitNote (sessions: number): string | null {
     return limit < sessions + 1024 ? `open files limit is ${limit}, ${sessions} glasses need about ${sessions + 1024}: expect failed connects` : null
   } catch {
     return null
-  }
-}
-
-/**
- * The machine, without machine.ts's commit: that runs `git status`, which may refresh the index (a write
- * to a repository others are working in). Each design names its own commit instead.
- */
-function machine (): { cpuModel: string, cores: number, memoryGiB: number, node: string, os: string } {
-  const list = cpus()
-  return {
-    cpuModel: list[0]?.model.trim() ?? 'unknown',
-    cores: list.length,
-    memoryGiB: Math.round(totalmem() / 2 ** 30 * 10) / 10,
-    node: process.version,
-    os: `${type()} ${release()}`
   }
 }
 
@@ -103,7 +88,8 @@ async function main (): Promise<void> {
   if (process.stderr.isTTY) process.stderr.write('\n')
   const ratioList = ratios(results)
   const growth = commandGrowth(results)
-  const host = machine()
+  // Without machine.ts's commit: each design names its own (git status would write to a shared index).
+  const host = hostInfo()
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ machine: host, options, designs, notes, results, ratios: ratioList, commands: growth }, null, 2)}\n`)
     return

@@ -22,17 +22,21 @@ function gitCommit (): string {
   }
 }
 
-export function machineInfo (): MachineInfo {
+/** The machine without its commit (which runs `git status`, a possible index write). */
+export function hostInfo (): Omit<MachineInfo, 'commit'> {
   const list = cpus()
   return {
     cpuModel: list[0]?.model.trim() ?? 'unknown',
     cores: list.length,
     memoryGiB: Math.round(totalmem() / 2 ** 30 * 10) / 10,
     node: process.version,
-    os: `${type()} ${release()}`,
-    // An exported tree (git archive) has no .git: the caller names the commit it came from.
-    commit: process.env.TETHER_BENCH_COMMIT ?? gitCommit()
+    os: `${type()} ${release()}`
   }
+}
+
+export function machineInfo (): MachineInfo {
+  // An exported tree (git archive) has no .git: the caller names the commit it came from.
+  return { ...hostInfo(), commit: process.env.TETHER_BENCH_COMMIT ?? gitCommit() }
 }
 
 export function describeMachine (machine: MachineInfo): string {

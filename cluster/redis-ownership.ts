@@ -7,11 +7,10 @@
  * answers other nodes' requests for its sessions. It knows nothing of Fastify.
  */
 import type { Log } from '../sessions/log.js'
-import type { NodeEvents } from '../sessions/node-events.js'
+import type { DirectoryOperation, DirectoryOutcome, NodeEvents } from '../sessions/node-events.js'
 import { DISPOSE_POLICY, type DisposeReason } from '../sessions/lifecycle.js'
 import {
-  DirectoryUnavailableError, SessionMovingError, type DirectoryOperation, type DirectoryOutcome,
-  type NodeInfo, type Ownership, type OwnershipHost, type RequestHandler, type SessionPage, type SessionPageQuery
+  DirectoryUnavailableError, SessionMovingError, type NodeInfo, type Ownership, type OwnershipHost, type RequestHandler, type SessionPage, type SessionPageQuery
 } from '../sessions/ownership.js'
 import type { UserStore } from '../sessions/user-store.js'
 import { positionUser, sessionPosition } from '../sessions/session-position.js'

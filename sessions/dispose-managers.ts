@@ -2,10 +2,8 @@
  * Dispose every manager independently and within a time limit each: one that
  * throws or never settles is reported, never allowed to stop the others.
  */
-import type { DisposeReason } from './lifecycle.js'
+import type { DisposeFailure, DisposeReason } from './lifecycle.js'
 import type { Manager } from './manager.js'
-
-export interface DisposeFailure { manager: string, kind: 'error' | 'timeout', error?: unknown }
 
 export async function disposeManagers (managers: readonly Manager[], timeoutMs: number, reason?: DisposeReason): Promise<DisposeFailure[]> {
   const outcomes = await Promise.all(managers.map(async manager => await disposeOne(manager, timeoutMs, reason)))

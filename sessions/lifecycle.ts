@@ -18,6 +18,9 @@ export const TRANSITIONS: Readonly<Record<SessionState, readonly SessionState[]>
 /** `handover`: the session moved to another node of the cluster (this copy is dropped; apps move, not end). */
 export type DisposeReason = 'grace_expired' | 'manual' | 'shutdown' | 'fatal_error' | 'handover'
 
+/** A manager that failed or timed out while its session was disposed. */
+export interface DisposeFailure { manager: string, kind: 'error' | 'timeout', error?: unknown }
+
 /** What ending a session for a reason means, in one place (counted in metrics by the reason itself). */
 export interface DisposePolicy {
   /** The close code the phone's socket gets, or null to terminate it (it is gone already, in grace). */

@@ -11,7 +11,7 @@ import type {
 import { MemoryUserStore, type UserStore } from './user-store.js'
 import { sessionPosition } from './session-position.js'
 import type { SessionSnapshot } from './session-snapshot.js'
-import { sessionDetail, summarize, type SessionDetail } from './summary.js'
+import { countByState, sessionDetail, summarize, type SessionDetail } from './summary.js'
 import type { UserSession } from './user-session.js'
 
 const NO_HOST: OwnershipHost = {
@@ -80,15 +80,7 @@ export class LocalOwnership implements Ownership {
     return () => { this.listeners.delete(listener) }
   }
 
-  private counts (): SessionCounts {
-    let active = 0
-    let grace = 0
-    for (const session of this.host.all()) {
-      if (session.state === 'active') active += 1
-      else if (session.state === 'grace') grace += 1
-    }
-    return { active, grace, total: active + grace }
-  }
+  private counts (): SessionCounts { return countByState(this.host.all()) }
 
   private notify (): void {
     for (const listener of this.listeners) listener()

@@ -9,15 +9,20 @@
  * not used because a throwing listener would throw into the session that emitted,
  * and its `error` event has a meaning of its own.
  */
-import type { DisposeFailure } from './dispose-managers.js'
-import type { LifecycleEvent } from './lifecycle.js'
+import type { DisposeFailure, LifecycleEvent } from './lifecycle.js'
 import type { Log } from './log.js'
-import type { DirectoryOperation, DirectoryOutcome } from './ownership.js'
 
 /** user: start_app; restore: a fresh session; restart: after app grace; handover: the session moved here. */
 export type StartReason = 'user' | 'restore' | 'restart' | 'handover'
 /** Why a start failed: no init in time, the webhook failed, or the app's init was refused (wrong key). */
 export type StartFailure = 'timeout' | 'webhook' | 'refused'
+
+/** What a Redis operation or a request to another node was for: the `operation` label of the directory metrics. */
+export type DirectoryOperation = 'claim' | 'takeover' | 'last_state' | 'write' | 'release' | 'liveness' | 'reassert' |
+  'reap' | 'owner' | 'revoke' | 'page' | 'counts' | 'nodes' | 'handover' | 'detail' | 'delete' | 'yield' | 'forward'
+
+/** `timeout`: a request to another node that got no answer in time (a Redis command that times out is an `error`). */
+export type DirectoryOutcome = 'ok' | 'error' | 'timeout'
 
 /** Which kind of client a socket belongs to. */
 export type SocketSide = 'glasses' | 'app'

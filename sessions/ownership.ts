@@ -28,13 +28,6 @@ export class DirectoryUnavailableError extends Error {
   }
 }
 
-/** What a Redis operation or a request to another node was for: the `operation` label of the directory metrics. */
-export type DirectoryOperation = 'claim' | 'takeover' | 'last_state' | 'write' | 'release' | 'liveness' | 'reassert' |
-  'reap' | 'owner' | 'revoke' | 'page' | 'counts' | 'nodes' | 'handover' | 'detail' | 'delete' | 'yield' | 'forward'
-
-/** `timeout`: a request to another node that got no answer in time (a Redis command that times out is an `error`). */
-export type DirectoryOutcome = 'ok' | 'error' | 'timeout'
-
 /** What ownership needs from the registry: this node's sessions, serialised per user. */
 export interface OwnershipHost {
   /** The user's live session on this node. */

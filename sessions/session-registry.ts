@@ -15,6 +15,7 @@ import type { SessionConfig } from './session-config.js'
 import { UserSession, type SessionHooks } from './user-session.js'
 import type { Ownership } from './ownership.js'
 import type { SessionSnapshot } from './session-snapshot.js'
+import { countByState } from './summary.js'
 
 export interface SessionRegistryOptions {
   config: SessionConfig
@@ -82,15 +83,7 @@ export class SessionRegistry {
   }
 
   /** This node's sessions by state (its gauges); the admin views count every node's through the ownership. */
-  counts (): SessionCounts {
-    let active = 0
-    let grace = 0
-    for (const session of this.sessions.values()) {
-      if (session.state === 'active') active += 1
-      else if (session.state === 'grace') grace += 1
-    }
-    return { active, grace, total: active + grace }
-  }
+  counts (): SessionCounts { return countByState(this.sessions.values()) }
 
   /**
    * An authenticated upgrade of this user has begun: REST calls of the user wait for it

@@ -1,7 +1,18 @@
 /** Admin views of a session (docs/PROTOCOL.md 3 `Summary` and detail), built from the session itself. */
-import type { Summary } from '../protocol/admin.js'
+import type { SessionCounts, Summary } from '../protocol/admin.js'
 import type { LifecycleEvent } from './lifecycle.js'
 import type { UserSession } from './user-session.js'
+
+/** Sessions by state: a node's gauges and its own figure in the admin views. */
+export function countByState (sessions: Iterable<UserSession>): SessionCounts {
+  let active = 0
+  let grace = 0
+  for (const session of sessions) {
+    if (session.state === 'active') active += 1
+    else if (session.state === 'grace') grace += 1
+  }
+  return { active, grace, total: active + grace }
+}
 
 const iso = (ms: number | null): string | null => ms === null ? null : new Date(ms).toISOString()
 

@@ -11,10 +11,10 @@ import type { GlassesMessage } from '../protocol/glasses-messages.js'
 import { parseGlassesFrame } from '../protocol/parse-frame.js'
 import type { ConnectionAck, ServerMessage, UserSessionView } from '../protocol/server-messages.js'
 import { SessionStats } from './session-stats.js'
-import { disposeManagers, type DisposeFailure } from './dispose-managers.js'
+import { disposeManagers } from './dispose-managers.js'
 import type { ConnectionSink, GlassesConnection } from './glasses-connection.js'
 import {
-  DISPOSE_POLICY, EventLog, TRANSITIONS, type AttachOutcome, type DisposeReason, type LifecycleEvent, type LifecycleEventName, type SessionState
+  DISPOSE_POLICY, EventLog, TRANSITIONS, type AttachOutcome, type DisposeFailure, type DisposeReason, type LifecycleEvent, type LifecycleEventName, type SessionState
 } from './lifecycle.js'
 import type { Log } from './log.js'
 import type { NodeEvents } from './node-events.js'
