@@ -44,7 +44,7 @@ export class SubscriptionManager implements Manager {
   outlet: AppOutlet = NO_OUTLET
 
   /** The managers that follow subscriptions (microphone, phone relays), wired once per session: no closures. */
-  private readonly watchers: SubscriptionWatcher[] = []
+  private watchers: readonly SubscriptionWatcher[] = []
   /** The `rate` each app gave per stream, for the streams subscribed as `{stream, rate}`. */
   private readonly rates = new LazyMap<string, ReadonlyMap<string, string>>()
 
@@ -52,7 +52,10 @@ export class SubscriptionManager implements Manager {
   constructor (private readonly events: NodeEvents | null = null) {}
 
   /** Follow every change of any app's subscriptions. */
-  watch (watcher: SubscriptionWatcher): void { this.watchers.push(watcher) }
+  watch (watcher: SubscriptionWatcher): void {
+    // A copy of exactly the new length: `push` would give every session's two watchers a backing store of 17 slots.
+    this.watchers = this.watchers.concat([watcher])
+  }
 
   /** Replace an app's subscriptions; returns the list kept. */
   set (packageName: string, items: readonly SubscriptionItem[]): string[] {

@@ -103,7 +103,8 @@ export class UserSession implements ConnectionSink, SessionContext {
     this.reconnectionCount = restored?.reconnections ?? 0
     this.restored = restored
     // concat gives an array of exactly this length (a spread would over-allocate, per session).
-    this.managers = options.managerFactories.flatMap(factory => factory(this))
+    // slice(): flatMap's result keeps spare capacity, held for the session's whole life.
+    this.managers = options.managerFactories.flatMap(factory => factory(this)).slice()
     this.emit('session.created', restored === null ? {} : { reason: 'handover' })
   }
 
