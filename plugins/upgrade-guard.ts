@@ -1,12 +1,20 @@
 /**
  * What every WebSocket upgrade passes before it is authenticated or upgraded
- * (docs/PROTOCOL.md 1.1): the node is not draining, the client address is within
- * UPGRADE_RATE_LIMIT (counted before any token is verified), and a browser's
- * Origin is on ALLOWED_ORIGINS. Refusals are HTTP answers with the
- * `connection_error` body, counted in tether_upgrade_rejections_total.
+ * (docs/PROTOCOL.md 1.1): the node is not draining, the client address has not
+ * spent its budget of refused upgrades (UPGRADE_RATE_LIMIT per
+ * UPGRADE_RATE_WINDOW_MS), and a browser's Origin is on ALLOWED_ORIGINS.
+ * Refusals are HTTP answers with the `connection_error` body, counted in
+ * tether_upgrade_rejections_total.
+ *
+ * The address budget counts refusals that say the client is not who it claims
+ * (no or bad token, bad API key or init, a disallowed origin), never accepted
+ * upgrades: every phone behind one balancer or carrier NAT address comes back
+ * within the same second after a node restart (they retry every 5 s, in step), and
+ * counting those would turn the restart into a loop of 429s (bench/RESULTS.md,
+ * restart storm). A host that keeps failing is still cut off before its tokens
+ * are verified.
  */
-import rateLimit from '@fastify/rate-limit'
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import type { ConnectionErrorCode } from '../protocol/error-codes.js'
@@ -15,8 +23,10 @@ import { WindowCounter } from './window-counter.js'
 export interface UpgradeGuard {
   /** Answer an upgrade with `{type:"connection_error", code, message, timestamp}` and count it. */
   refuse: (request: FastifyRequest, reply: FastifyReply, status: number, code: ConnectionErrorCode, message: string) => Promise<void>
-  /** Per client address, glasses and apps together (one store); call first, before any token is looked at. */
-  addressLimit: preHandlerAsyncHookHandler
+  /** 429 when the client address spent its budget of refused upgrades; true when it answered. Call first. */
+  addressLimit: (request: FastifyRequest, reply: FastifyReply) => Promise<boolean>
+  /** Count a refusal against an address (an app's init refused after its upgrade). */
+  countRefusal: (address: string) => void
   /** Per-user connect limit (USER_CONNECTS_PER_MINUTE); call after the token named the user. */
   userLimit: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
   /** Refuse a browser Origin that is not allowed; true when the request was answered. */
@@ -29,34 +39,41 @@ declare module 'fastify' {
 
 const USER_WINDOW_MS = 60_000
 
-/** The 429 body, thrown by @fastify/rate-limit and sent as is. */
+/** Refusals that spend the address's budget: the client could not say who it is. */
+const ADDRESS_COUNTED = new Set<ConnectionErrorCode>(['NO_TOKEN', 'INVALID_TOKEN', 'ORIGIN_NOT_ALLOWED'])
+
+/** The 429 body. */
 function rateLimited (message: string): Record<string, unknown> {
   return { statusCode: 429, type: 'connection_error', code: 'RATE_LIMITED', message, timestamp: new Date().toISOString() }
 }
 
 export default fp<{ config: Config }>(async function upgradeGuardPlugin (fastify, { config }) {
-  await fastify.register(rateLimit, { global: false })
-
   const countLimited = (): void => { fastify.events.emit('upgrade.refused', 429, 'RATE_LIMITED') }
   const userConnects = new WindowCounter(USER_WINDOW_MS)
-  const sweeper = setInterval(() => userConnects.sweep(), USER_WINDOW_MS).unref()
+  const addressRefusals = new WindowCounter(config.upgradeRateWindowMs)
+  const sweeper = setInterval(() => { userConnects.sweep(); addressRefusals.sweep() },
+    Math.min(USER_WINDOW_MS, config.upgradeRateWindowMs)).unref()
   fastify.addHook('onClose', async () => { clearInterval(sweeper) })
 
   const guard: UpgradeGuard = {
     async refuse (request, reply, status, code, message) {
       fastify.events.emit('upgrade.refused', status, code)
+      if (ADDRESS_COUNTED.has(code)) addressRefusals.hit(request.ip)
       request.log.info({ status, code }, 'upgrade refused')
       await reply.code(status).header('connection', 'close').send({
         type: 'connection_error', code, message, timestamp: new Date().toISOString()
       })
     },
-    addressLimit: fastify.rateLimit({
-      max: config.upgradeRateLimit,
-      timeWindow: config.upgradeRateWindowMs,
-      keyGenerator: request => request.ip,
-      onExceeded: countLimited,
-      errorResponseBuilder: (_request, context) => rateLimited(`too many connections from this address; retry in ${context.after}`)
-    }),
+    async addressLimit (request, reply) {
+      const { count, resetsAt } = addressRefusals.peek(request.ip)
+      if (count < config.upgradeRateLimit) return false
+      countLimited()
+      const seconds = Math.ceil((resetsAt - Date.now()) / 1000)
+      await reply.code(429).header('connection', 'close').header('retry-after', seconds)
+        .send(rateLimited(`too many refused connections from this address; retry in ${seconds} seconds`))
+      return true
+    },
+    countRefusal (address) { addressRefusals.hit(address) },
     async userLimit (request, reply) {
       const userId = request.glassesIdentity?.userId
       if (userId === undefined) return

@@ -1,8 +1,9 @@
 /**
- * Counts events per key in fixed windows that start at a key's first event.
- * Used for the per-user connect limit: @fastify/rate-limit applies one limiter
- * per request, and that one is the per-address limit, counted before the token
- * names a user.
+ * Counts events per key in fixed windows that start at a key's first event:
+ * the per-user connect limit, and the per-address budget of refused upgrades.
+ * Written here rather than taken from @fastify/rate-limit, which counts every
+ * request as it arrives: the address budget counts only the refusals, known
+ * after the request is read, and the user limit keys on the token's user.
  */
 export class WindowCounter {
   private readonly windows = new Map<string, { start: number, count: number }>()
@@ -17,6 +18,13 @@ export class WindowCounter {
       this.windows.set(key, window)
     }
     window.count += 1
+    return { count: window.count, resetsAt: window.start + this.windowMs }
+  }
+
+  /** The count in the key's current window without counting; zero when it has none. */
+  peek (key: string, now = Date.now()): { count: number, resetsAt: number } {
+    const window = this.windows.get(key)
+    if (window === undefined || now - window.start >= this.windowMs) return { count: 0, resetsAt: now + this.windowMs }
     return { count: window.count, resetsAt: window.start + this.windowMs }
   }
 

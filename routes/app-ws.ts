@@ -16,8 +16,12 @@ import { releaseUpgrade } from './release-upgrade.js'
 const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fastify, { config }) {
   const apps = fastify.apps
 
-  function refuse (connection: AppConnection, code: AppConnectionErrorCode, message: string): void {
+  /** An init that names no valid app (bad key, or not an init at all) spends the address's budget of refusals. */
+  const ADDRESS_COUNTED = new Set<AppConnectionErrorCode>(['INVALID_API_KEY', 'INVALID_INIT'])
+
+  function refuse (connection: AppConnection, address: string, code: AppConnectionErrorCode, message: string): void {
     fastify.events.emit('app.init_refused', code)
+    if (ADDRESS_COUNTED.has(code)) fastify.upgradeGuard.countRefusal(address)
     connection.send({ type: 'tpa_connection_error', code, message, timestamp: new Date().toISOString() })
     connection.unbind()
     connection.close(CloseCode.POLICY_VIOLATION, code)
@@ -28,10 +32,11 @@ const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fast
     config: { websocketRoute: true },
     onRequest: async (request, reply) => {
       if (!request.ws) return
-      await fastify.upgradeGuard.addressLimit.call(fastify, request, reply)
+      if (await fastify.upgradeGuard.addressLimit(request, reply)) return
       await fastify.upgradeGuard.refuseOrigin(request, reply)
     }
   }, (socket, request) => {
+    const address = request.ip
     releaseUpgrade(socket, request.raw)
     const connection = new AppConnection(socket, config, fastify.events)
     const timer = setTimeout(() => {
@@ -43,12 +48,12 @@ const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fast
         clearTimeout(timer)
         const parsed = parseAppFrame(text, config.maxJsonDepth)
         if (!parsed.ok || parsed.message.type !== 'tpa_connection_init') {
-          refuse(channel, 'INVALID_INIT', 'the first message must be a valid tpa_connection_init')
+          refuse(channel, address, 'INVALID_INIT', 'the first message must be a valid tpa_connection_init')
           return
         }
         try {
           const refusal = apps.admit(parsed.message as AppConnectionInit, channel)
-          if (refusal !== null) refuse(channel, refusal.code, refusal.message)
+          if (refusal !== null) refuse(channel, address, refusal.code, refusal.message)
         } catch (error) {
           fastify.log.error({ err: error }, 'app init failed')
           channel.close(CloseCode.INTERNAL_ERROR)
@@ -56,7 +61,7 @@ const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fast
       },
       onBinary (channel) {
         clearTimeout(timer)
-        refuse(channel, 'INVALID_INIT', 'the first message must be a valid tpa_connection_init')
+        refuse(channel, address, 'INVALID_INIT', 'the first message must be a valid tpa_connection_init')
       },
       onClose () { clearTimeout(timer) }
     })

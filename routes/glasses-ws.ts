@@ -39,7 +39,7 @@ export default (async function glassesWsRoutes (fastify, { config }) {
     reply: FastifyReply): Promise<void> {
     // A plain GET (no upgrade) falls through to @fastify/websocket's 404.
     if (!request.ws) return
-    await guard.addressLimit.call(fastify, request, reply)
+    if (await guard.addressLimit(request, reply)) return
     if (await guard.refuseOrigin(request, reply)) return
     const token = bearerToken(request.headers.authorization) ?? request.query.token
     if (token === undefined || token === '') {

@@ -161,15 +161,18 @@ export async function connectAcked (t: Teardown, server: Server, email: string):
 }
 
 /** The HTTP answer to an upgrade that the server refuses. */
-export async function refusedUpgrade (server: Server, headers: Record<string, string>, query = ''): Promise<{ status: number, body: Record<string, unknown> }> {
-  const ws = new WebSocket(`${server.wsUrl}/glasses-ws${query}`, { headers })
+export async function refusedUpgrade (server: Server, headers: Record<string, string>, query = '', path = '/glasses-ws'):
+Promise<{ status: number, body: Record<string, unknown>, headers: Record<string, string | string[] | undefined> }> {
+  const ws = new WebSocket(`${server.wsUrl}${path}${query}`, { headers })
   return await new Promise((resolve, reject) => {
     ws.on('open', () => { ws.terminate(); reject(new Error('upgrade was accepted')) })
     ws.on('error', () => { /* unexpected-response is the expected path */ })
     ws.on('unexpected-response', (_request, response) => {
       let body = ''
       response.on('data', (chunk: Buffer) => { body += chunk.toString() })
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(body) as Record<string, unknown> }))
+      response.on('end', () => resolve({
+        status: response.statusCode ?? 0, body: JSON.parse(body) as Record<string, unknown>, headers: response.headers
+      }))
     })
   })
 }

@@ -2,18 +2,39 @@
 import t from 'tap'
 import { connectAcked, glassesToken, refusedUpgrade, startServer } from '../helper.js'
 
-t.test('more than UPGRADE_RATE_LIMIT upgrades from one address in the window: 429 RATE_LIMITED', async t => {
-  const server = await startServer(t, { upgradeRateLimit: 5, upgradeRateWindowMs: 60_000 })
-  for (let i = 0; i < 3; i++) await connectAcked(t, server, `addr${i}@example.com`)
-  for (let i = 0; i < 2; i++) t.equal((await refusedUpgrade(server, {})).status, 401, 'bad tokens count too')
+t.test('an address past UPGRADE_RATE_LIMIT refused upgrades in the window: 429 RATE_LIMITED for every upgrade from it', async t => {
+  const server = await startServer(t, { upgradeRateLimit: 3, upgradeRateWindowMs: 60_000 })
+  for (let i = 0; i < 2; i++) t.equal((await refusedUpgrade(server, {})).status, 401, 'no token: counted')
+  t.equal((await refusedUpgrade(server, { authorization: 'Bearer garbage' })).status, 401, 'a bad token: counted')
   const limited = await refusedUpgrade(server, { authorization: `Bearer ${glassesToken('addr9@example.com')}` })
-  t.equal(limited.status, 429)
+  t.equal(limited.status, 429, 'a good token from a spent address waits out the window')
   t.match(limited.body, { type: 'connection_error', code: 'RATE_LIMITED', message: String, timestamp: String })
+  t.ok(Number(limited.headers['retry-after']) > 0, 'retry-after')
   const garbage = await refusedUpgrade(server, { authorization: 'Bearer garbage' })
-  t.equal(garbage.status, 429, 'counted before the token is verified')
+  t.equal(garbage.status, 429, 'refused before the token is verified')
   const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text()
   t.match(metrics, /tether_upgrade_rejections_total\{status="429",code="RATE_LIMITED"\} 2/)
   t.equal((await fetch(`${server.httpUrl}/health`)).status, 200, 'plain HTTP is not limited')
+})
+
+t.test('accepted upgrades never spend the address budget: a restart storm from one balancer address is served', async t => {
+  const server = await startServer(t, { upgradeRateLimit: 2, upgradeRateWindowMs: 60_000 })
+  const phones = await Promise.all(Array.from({ length: 30 }, async (_, i) => await connectAcked(t, server, `storm${i}@example.com`)))
+  t.equal(phones.length, 30, 'thirty phones from 127.0.0.1 at once, all acked under a budget of 2')
+  t.equal((await refusedUpgrade(server, {})).status, 401, 'a refusal still counts')
+})
+
+t.test('an app socket whose init is refused spends its address budget too', async t => {
+  const server = await startServer(t, { upgradeRateLimit: 2, upgradeRateWindowMs: 60_000 })
+  const { default: WebSocket } = await import('ws')
+  for (let i = 0; i < 2; i++) {
+    const ws = new WebSocket(`${server.wsUrl}/app-ws`)
+    t.teardown(() => ws.terminate())
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
+    ws.send(JSON.stringify({ type: 'tpa_connection_init', packageName: 'com.nobody', sessionId: 'x', apiKey: 'wrong' }))
+    await new Promise(resolve => ws.once('close', resolve))
+  }
+  t.equal((await refusedUpgrade(server, {}, '', '/app-ws')).status, 429, 'the third app upgrade from that address is refused')
 })
 
 t.test('a user flapping past USER_CONNECTS_PER_MINUTE gets 429; ten quick reconnects are fine', async t => {
