@@ -27,7 +27,7 @@ export interface AppsObserver {
   audioDropped?: (packageName: string) => void
 }
 
-/** The side of an AppManager that /app-ws talks to. */
+/** The side of an AppLifecycleManager that /app-ws talks to. */
 export interface AppEndpoint {
   /** Take an app socket whose init named this endpoint's session; false when the app is not started. */
   accept: (packageName: string, connection: AppConnection) => boolean

@@ -10,7 +10,7 @@ import type { RawData, WebSocket } from 'ws'
 import { CloseCode, CloseReason, type CloseCodeValue } from '../protocol/close-codes.js'
 import { BadFrameCounter } from './bad-frames.js'
 
-/** Where a bound channel delivers its frames: the session (or app manager) that owns it. */
+/** Where a bound channel delivers its frames: the session (or its app sockets) that owns it. */
 export interface ChannelSink<C> {
   onText: (channel: C, text: string, bytes: number) => void
   onBinary: (channel: C, data: Buffer) => void
