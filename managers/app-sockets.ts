@@ -154,7 +154,8 @@ export class AppSockets implements AppOutlet, AppBroadcast {
 
   private receive (connection: AppChannel, text: string): void {
     const packageName = connection.packageName
-    // Only the socket attached for its app speaks for it (a detached one is unbound; this is the guard).
+    // Only the socket attached for its app speaks for it. Replaced and detached sockets are unbound
+    // already; this is the second line, so a socket bound by mistake still cannot act for an app.
     if (packageName === null || this.connections.get(packageName) !== connection) return
     const parsed = parseAppFrame(text, this.service.config.maxJsonDepth)
     if (!parsed.ok) {
