@@ -8,16 +8,16 @@ import type { AppEntry, AppsCatalogue } from '../protocol/apps-catalogue.js'
 import type { Log } from '../sessions/log.js'
 import type { NodeEvents } from '../sessions/node-events.js'
 import type { UserStore } from '../sessions/user-store.js'
-import type { AppConnection } from '../sessions/app-connection.js'
+import type { AppChannel } from '../sessions/app-connection.js'
 import type { Lc3Decoding } from '../audio/lc3-decoding.js'
 import type { MicrophoneTimings } from './microphone-manager.js'
 import type { AppConnectionInit } from '../protocol/app-messages.js'
 import type { AppConnectionErrorCode } from '../protocol/error-codes.js'
 
-/** The side of an AppManager that /app-ws talks to. */
+/** The side of an AppLifecycleManager that /app-ws talks to. */
 export interface AppEndpoint {
   /** Take an app socket whose init named this endpoint's session; false when the app is not started. */
-  accept: (packageName: string, connection: AppConnection) => boolean
+  accept: (packageName: string, connection: AppChannel) => boolean
   /** The app's init named this session but its key was wrong: a pending start of it fails now. */
   refused: (packageName: string) => void
 }
@@ -61,7 +61,7 @@ export class AppsService {
    * An app socket's init, checked in the order of docs/PROTOCOL.md 2.2: its key, its session, its app
    * started there. Admitted, the socket is handed to that session's app manager and null is returned.
    */
-  admit (init: AppConnectionInit, connection: AppConnection): InitRefusal | null {
+  admit (init: AppConnectionInit, connection: AppChannel): InitRefusal | null {
     const slot = this.slots.get(init.sessionId)
     if (this.verifyKey(init.packageName, init.apiKey) === null) {
       // The app the session waits for holds the wrong key: its start cannot succeed.

@@ -8,7 +8,7 @@
 import type { AppEntry, AppsCatalogue } from '../protocol/apps-catalogue.js'
 import type { Manager } from '../sessions/manager.js'
 import type { AudioFormat } from '../sessions/user-store.js'
-import { AppManager } from './app-manager.js'
+import { AppLifecycleManager } from './app-lifecycle-manager.js'
 import { AudioManager } from './audio-manager.js'
 import { DeviceStateManager, type DeviceState } from './device-state-manager.js'
 import { PhoneRelayManager } from './phone-relay-manager.js'
@@ -54,7 +54,7 @@ export interface AppListing {
 const now = (): string => new Date().toISOString()
 
 /** The phone's app list: every catalogue app, `running` when it runs or loads in this session. */
-export function listApps (catalogue: AppsCatalogue, apps: AppManager | undefined): AppListing[] {
+export function listApps (catalogue: AppsCatalogue, apps: AppLifecycleManager | undefined): AppListing[] {
   return [...catalogue.values()].map(entry => ({
     packageName: entry.packageName,
     name: entry.name,
@@ -95,9 +95,9 @@ const OPERATIONS: { [K in PhoneOperation]: Operation<K> } = {
     return { status: 200, body: { success: true, appliedState: applied, timestamp: now() } }
   },
   apps: (session, catalogue) =>
-    ({ status: 200, body: { success: true, data: listApps(catalogue, session.find(AppManager)), timestamp: now() } }),
+    ({ status: 200, body: { success: true, data: listApps(catalogue, session.find(AppLifecycleManager)), timestamp: now() } }),
   start_app: async (session, catalogue, { packageName, replyWithinMs }) => {
-    const apps = need(session, AppManager)
+    const apps = need(session, AppLifecycleManager)
     // One standard app at a time: starting one stops the others.
     if (catalogue.get(packageName)?.type === 'standard') {
       for (const other of apps.otherStandardApps(packageName)) void apps.stop(other)
@@ -106,7 +106,7 @@ const OPERATIONS: { [K in PhoneOperation]: Operation<K> } = {
     return { status: 200, body: { success: true, data: { status: 'started', isRunning: started }, timestamp: now() } }
   },
   stop_app: async (session, _catalogue, { packageName }) => {
-    await need(session, AppManager).stop(packageName)
+    await need(session, AppLifecycleManager).stop(packageName)
     return { status: 200, body: { success: true, data: { status: 'stopped', isRunning: false }, timestamp: now() } }
   },
   audio_configure: (session, _catalogue, { format }) => {

@@ -7,7 +7,8 @@
  */
 import type { HeartbeatSweep } from '../sessions/heartbeat-sweep.js'
 import type { Manager, ManagerFactory } from '../sessions/manager.js'
-import { AppManager } from './app-manager.js'
+import { AppLifecycleManager } from './app-lifecycle-manager.js'
+import { AppMessageRouter } from './app-message-router.js'
 import type { AppsService } from './apps-service.js'
 import { AudioManager } from './audio-manager.js'
 import { DeviceStateManager } from './device-state-manager.js'
@@ -44,17 +45,18 @@ export function appManagers (service: AppsService): ManagerFactory {
   }
   const relayOptions = { appEntry: (packageName: string) => catalogue.get(packageName) }
   return (session): Manager[] => {
-    // The relays write to app sockets, which the app manager owns; it needs the
-    // subscriptions to be built, so it is wired into them after.
+    // The relays write to the app sockets, which the app lifecycle manager owns; it needs
+    // the subscriptions to be built, so its sockets are wired into them after.
     const subscriptions = new SubscriptionManager(service.events)
     const microphone = new MicrophoneManager(session, subscriptions, config)
     const phone = new PhoneRelayManager(session, subscriptions, relayOptions)
     const display = new DisplayManager(session, displayOptions)
-    const apps = new AppManager(session, service, subscriptions, display, phone)
-    subscriptions.outlet = apps
-    const device = new DeviceStateManager(apps, [microphone, display])
-    const audio = new AudioManager(session, subscriptions, apps, service.decoding, service.userStore, microphone)
-    // Dispatch order: apps own start/stop, the phone relay owns answers to app requests,
+    const inbox = new AppMessageRouter(session, subscriptions, display, phone)
+    const apps = new AppLifecycleManager(session, service, subscriptions, display, inbox)
+    subscriptions.outlet = apps.sockets
+    const device = new DeviceStateManager(apps.sockets, [microphone, display])
+    const audio = new AudioManager(session, subscriptions, apps.sockets, service.decoding, service.userStore, microphone)
+    // Dispatch order: the app lifecycle owns start/stop, the phone relay owns answers to app requests,
     // transcripts their own type, and the subscription relay every other relayable message.
     return [apps, phone, new TranscriptManager(subscriptions), subscriptions, audio, display, device, microphone]
   }

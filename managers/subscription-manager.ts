@@ -13,7 +13,7 @@ import { baseStream, forApps, keysOf, keysOfUnlisted, streamKey, subscriptionStr
 /** One app subscribed on one key, with the exact string it subscribed with. */
 export interface Subscriber { readonly packageName: string, readonly streamType: string }
 
-/** Where relayed data goes: the session's app manager. */
+/** Where relayed data goes: the session's app sockets (managers/app-sockets.ts). */
 export interface AppOutlet {
   /** True when the message went out (the app is connected). */
   sendData: (packageName: string, streamType: string, data: unknown) => boolean
@@ -25,7 +25,7 @@ export interface AppOutlet {
 /** Told after an app's subscriptions changed, with the streams (as the app wrote them) it newly holds. */
 export interface SubscriptionWatcher { subscriptionsChanged: (packageName: string, added: readonly string[]) => void }
 
-/** Before the app manager is wired in: nothing to deliver to. */
+/** Before the app sockets are wired in: nothing to deliver to. */
 const NO_OUTLET: AppOutlet = { sendData: () => false, sendAudio: () => {}, sendMessage: () => false }
 
 /** How many distinct subscriptions one app may hold. */
@@ -38,7 +38,7 @@ export class SubscriptionManager implements Manager {
   private readonly byKey = new LazyMap<string, Subscriber[]>()
 
   /**
-   * The app sockets. Set once the app manager exists, which is built after this
+   * The app sockets. Set once the app lifecycle manager (their owner) exists, which is built after this
    * manager because it needs it; a field rather than a forwarding closure per session.
    */
   outlet: AppOutlet = NO_OUTLET

@@ -11,7 +11,7 @@ import { CloseCode, CloseReason, type CloseCodeValue } from '../protocol/close-c
 import { BadFrameCounter } from './bad-frames.js'
 import type { NodeEvents, SocketSide } from './node-events.js'
 
-/** Where a bound channel delivers its frames: the session (or app manager) that owns it. */
+/** Where a bound channel delivers its frames: the session (or its app sockets) that owns it. */
 export interface ChannelSink<C> {
   onText: (channel: C, text: string, bytes: number) => void
   onBinary: (channel: C, data: Buffer) => void

@@ -6,6 +6,7 @@ import { testConfig } from '../helper.js'
 import type { AppsFacet, SessionContext } from '../../sessions/manager.js'
 import { silentLog } from '../../sessions/log.js'
 import type { ServerMessage } from '../../protocol/server-messages.js'
+import type { SessionSnapshot } from '../../sessions/session-snapshot.js'
 
 /** A message as the phone would read it. */
 export interface SentMessage { type: string, [key: string]: unknown }
@@ -15,7 +16,8 @@ export class FakeSession implements SessionContext {
   readonly sessionInstanceId = 'instance-1'
   readonly config = testConfig()
   readonly log = silentLog
-  readonly restored = null
+  /** Set before building a manager to play a session moved here from another node. */
+  restored: SessionSnapshot | null = null
   readonly sent: SentMessage[] = []
   phoneConnected = true
   changes = 0
@@ -33,7 +35,9 @@ export class FakeSession implements SessionContext {
   }
 
   view (): ReturnType<SessionContext['view']> {
-    return { userId: this.userId, startTime: new Date(0).toISOString(), activeAppSessions: [], loadingApps: [], appSubscriptions: {} }
+    // The app part comes from the apps facet, as in UserSession, once a manager provided one.
+    const apps = this.apps?.view() ?? { activeAppSessions: [], loadingApps: [], appSubscriptions: {} }
+    return { userId: this.userId, startTime: new Date(0).toISOString(), ...apps }
   }
 
   of (type: string): SentMessage[] { return this.sent.filter(m => m.type === type) }

@@ -5,7 +5,7 @@
  * to each other and to the node's AppsService.
  */
 import t from 'tap'
-import { AppManager } from '../../managers/app-manager.js'
+import { AppLifecycleManager } from '../../managers/app-lifecycle-manager.js'
 import { AudioManager } from '../../managers/audio-manager.js'
 import { DeviceStateManager } from '../../managers/device-state-manager.js'
 import { DisplayManager } from '../../managers/display-manager.js'
@@ -77,8 +77,8 @@ t.test('dispatch: each listed message has the owner the order promises', async t
 t.test('the app side is wired: relay outlet, microphone, display and device state', async t => {
   const { session, find } = build(t)
   const subscriptions = find(SubscriptionManager)
-  const apps = find(AppManager)
-  t.equal(subscriptions.outlet, apps, 'the subscription relay delivers through the app manager')
+  const apps = find(AppLifecycleManager)
+  t.equal(subscriptions.outlet, apps.sockets, 'the subscription relay delivers through the app sockets')
 
   subscriptions.set('com.app', ['audio_chunk'])
   await eventually(() => session.of('microphone_state_change').length === 1, 'the microphone follows subscriptions')

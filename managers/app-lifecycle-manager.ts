@@ -1,7 +1,9 @@
 /**
- * The apps of one session (docs/PROTOCOL.md 2): start by webhook, accept the app's
- * socket, keep it through app-side drops (app grace), stop it, and end every
- * app when the session ends. Apps keep running while the glasses are away.
+ * Which apps of one session run (docs/PROTOCOL.md 2): start by webhook, keep an app
+ * through its own drops (app grace), restart it, stop it, and end every app when the
+ * session ends. Apps keep running while the glasses are away. The app sockets
+ * themselves are managers/app-sockets.ts's: this manager owns them (it builds and
+ * disposes its AppSockets) and decides what their arrival and loss mean.
  *
  * An app is `loading` from its start until its init is acknowledged, `running`
  * while its socket is up, and `reconnecting` during its own grace period after
@@ -9,39 +11,24 @@
  * stop is one in-flight operation per app: a second `start_app` joins the first.
  */
 import { randomUUID } from 'node:crypto'
-import { CloseCode } from '../protocol/close-codes.js'
-import type { AppDisplayEvent } from '../protocol/app-messages.js'
-import type { GlassesMessage } from '../protocol/glasses-messages.js'
-import { parseAppFrame } from '../protocol/parse-frame.js'
 import type { AppEntry } from '../protocol/apps-catalogue.js'
-import type { AppConnection, AppConnectionSink } from '../sessions/app-connection.js'
-import { DISPOSE_POLICY, type DisposeReason } from '../sessions/lifecycle.js'
-import type { AppsView, AttachContext, Manager, SessionContext } from '../sessions/manager.js'
-import type { AppSnapshot } from '../sessions/session-snapshot.js'
-import { Resources } from '../sessions/resources.js'
+import type { GlassesMessage } from '../protocol/glasses-messages.js'
+import type { AppChannel } from '../sessions/app-connection.js'
 import { LazyMap } from '../sessions/lazy-map.js'
+import type { DisposeReason } from '../sessions/lifecycle.js'
+import type { AppsView, AttachContext, Manager, SessionContext } from '../sessions/manager.js'
+import { Resources } from '../sessions/resources.js'
+import type { AppSnapshot } from '../sessions/session-snapshot.js'
+import type { AppInbox } from './app-message-router.js'
+import { AppSockets, type AppSocketEvents } from './app-sockets.js'
+import { publishAppState } from './app-state.js'
 import type { AppEndpoint, AppsService } from './apps-service.js'
 import type { StartFailure, StartReason } from '../sessions/node-events.js'
 import type { DisplayManager } from './display-manager.js'
-import type { AppBroadcast } from './device-state-manager.js'
-import type { PhoneRelayManager } from './phone-relay-manager.js'
-import type { AppOutlet, SubscriptionManager } from './subscription-manager.js'
+import type { SubscriptionManager } from './subscription-manager.js'
 import { postWebhook } from './webhook.js'
 
 export type AppStatus = 'loading' | 'running' | 'reconnecting'
-
-/** What the SDK reads from an ack's `capabilities`; Tether does not know the glasses model. */
-const CAPABILITIES = {
-  modelName: 'unknown',
-  hasCamera: false,
-  hasDisplay: true,
-  hasMicrophone: true,
-  hasSpeaker: false,
-  hasIMU: false,
-  hasButton: true,
-  hasLight: false,
-  hasWifi: false
-}
 
 /** How long a stop waits for the app's `stop_request` answer before closing its socket anyway. */
 const STOP_WEBHOOK_TIMEOUT_MS = 2000
@@ -56,7 +43,6 @@ interface PendingStart {
 interface AppRecord {
   readonly entry: AppEntry
   status: AppStatus
-  connection: AppConnection | null
   pending: PendingStart | null
   cancelGrace: (() => void) | null
   startedAt: number | null
@@ -67,8 +53,10 @@ interface AppRecord {
 const SESSION_ENDED = new Error('the user session ended')
 const ENDED = AbortSignal.abort(SESSION_ENDED)
 
-export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast {
+export class AppLifecycleManager implements Manager, AppEndpoint, AppSocketEvents {
   readonly name = 'apps'
+  /** The session's app sockets: what the relays, the audio and the device state send to apps through. */
+  readonly sockets: AppSockets
   private readonly apps = new LazyMap<string, AppRecord>()
   /** One opaque id per app for the life of this session, so a restart is the same app session to the SDK. */
   private readonly appSessionIds = new LazyMap<string, string>()
@@ -83,8 +71,9 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     private readonly service: AppsService,
     private readonly subscriptions: SubscriptionManager,
     private readonly display: DisplayManager,
-    private readonly phone: PhoneRelayManager
+    inbox: AppInbox
   ) {
+    this.sockets = new AppSockets(session, service, inbox, this)
     session.provideApps({ view: () => this.appsView(), running: () => this.runningApps() })
   }
 
@@ -136,17 +125,15 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
   snapshot (): unknown {
     return Object.fromEntries([...this.apps].map(([packageName, record]) => [packageName, {
       status: record.status,
-      connected: record.connection?.isOpen === true,
+      connected: this.sockets.isConnected(packageName),
       startedAt: record.startedAt === null ? null : new Date(record.startedAt).toISOString(),
       restarts: record.restarts
     }]))
   }
 
   /**
-   * Session end: every app told (`app_stopped`, close 1000 "User session ended"),
-   * no webhook, every start settled. On `handover` the apps are moving with the
-   * session: their sockets are left for the SDK to release when the new node's
-   * webhook reaches it, and ended only if it has not after APP_START_TIMEOUT_MS.
+   * Session end: every start settled, no webhook, and the app sockets ended as the
+   * reason says (told `app_stopped` and closed, or left to move on `handover`).
    */
   dispose (reason?: DisposeReason): void {
     if (this.disposed) return
@@ -155,11 +142,10 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     this.aborts?.abort(SESSION_ENDED)
     for (const [packageName, record] of this.apps) {
       this.settle(record, false)
-      if (reason !== undefined && !DISPOSE_POLICY[reason].appsTold) this.leaveForHandover(record)
-      else this.endSocket(record, 'User session ended')
       this.subscriptions.remove(packageName)
     }
     this.apps.clear()
+    this.sockets.dispose(reason)
     for (const id of this.appSessionIds.values()) this.service.slots.delete(id)
     this.appSessionIds.clear()
     this.res.dispose()
@@ -187,9 +173,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     }
     const existing = this.apps.get(packageName)
     if (existing !== undefined) return await (existing.pending?.promise ?? Promise.resolve(true))
-    const record: AppRecord = {
-      entry, status: 'loading', connection: null, pending: null, cancelGrace: null, startedAt: null, restarts: 0
-    }
+    const record: AppRecord = { entry, status: 'loading', pending: null, cancelGrace: null, startedAt: null, restarts: 0 }
     this.apps.set(packageName, record)
     return await this.begin(record, reason)
   }
@@ -199,11 +183,13 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     const record = this.apps.get(packageName)
     if (record === undefined || this.disposed) return
     this.apps.delete(packageName)
+    // Deaf and mute from now on, closed once the app had its say.
+    const connection = this.sockets.detach(packageName)
     this.settle(record, false)
     record.cancelGrace?.()
     this.subscriptions.remove(packageName)
     this.display.forget(packageName)
-    this.publishState()
+    publishAppState(this.session)
     this.inBackground(this.service.userStore.appStopped(this.session.userId, packageName), 'forgetting a stopped app')
     await postWebhook(record.entry.webhookUrl, {
       type: 'stop_request',
@@ -212,8 +198,16 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
       reason: 'user_stopped',
       timestamp: new Date().toISOString()
     }, { deadline: Date.now() + STOP_WEBHOOK_TIMEOUT_MS, retries: 0, signal: this.webhookSignal() })
-    this.endSocket(record, 'App stopped')
+    if (connection !== null) this.sockets.end(connection, 'App stopped')
     this.service.events.emit('app.stopped', packageName)
+  }
+
+  /** `running` for the phone's app list: running or loading in this session. */
+  isRunning (packageName: string): boolean { return this.apps.has(packageName) }
+
+  /** Apps of this session in the catalogue's `standard` type, other than the one named. */
+  otherStandardApps (packageName: string): string[] {
+    return [...this.apps].filter(([name, record]) => name !== packageName && record.entry.type === 'standard').map(([name]) => name)
   }
 
   private async restoreRunningApps (): Promise<void> {
@@ -231,7 +225,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     const pending: PendingStart = { promise, settle, cancelTimer, reason }
     record.pending = pending
     record.status = 'loading'
-    this.publishState()
+    publishAppState(this.session)
     this.service.events.emit('app.start_requested', packageName, reason)
 
     const url = this.service.websocketUrl()
@@ -258,7 +252,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     this.apps.delete(packageName)
     this.settle(record, false)
     this.subscriptions.remove(packageName)
-    this.publishState()
+    publishAppState(this.session)
     this.inBackground(this.service.userStore.appStartFailed(this.session.userId, packageName), 'counting a failed start')
     this.service.events.emit('app.start_failed', packageName, failure)
     this.session.log.warn({ packageName, failure }, 'app start failed')
@@ -272,31 +266,14 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     pending.settle(started)
   }
 
-  // ---- app sockets ----
+  // ---- AppEndpoint: what /app-ws hands over ----
 
-  accept (packageName: string, connection: AppConnection): boolean {
+  accept (packageName: string, connection: AppChannel): boolean {
     const record = this.apps.get(packageName)
     if (record === undefined || this.disposed) return false
-    const previous = record.connection
-    if (previous !== null && previous !== connection) {
-      // The same init on a new socket (the SDK reconnecting): the old one is deaf, then closed.
-      previous.unbind()
-      previous.close(CloseCode.NORMAL, 'replaced')
-    }
     record.cancelGrace?.()
     record.cancelGrace = null
-    record.connection = connection
-    connection.packageName = packageName
-    connection.appSessionId = this.appSessionId(packageName)
-    connection.send({
-      type: 'tpa_connection_ack',
-      sessionId: connection.appSessionId,
-      settings: [],
-      mentraosSettings: {},
-      capabilities: CAPABILITIES,
-      timestamp: new Date().toISOString()
-    })
-    connection.bind(this.sinkFor(record))
+    this.sockets.attach(packageName, this.appSessionId(packageName), connection)
     const pending = record.pending
     record.status = 'running'
     if (pending !== null) {
@@ -304,7 +281,7 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
       this.settle(record, true)
       this.inBackground(this.service.userStore.appStarted(this.session.userId, packageName), 'remembering a running app')
       this.service.events.emit('app.started', packageName, pending.reason)
-      this.publishState()
+      publishAppState(this.session)
     }
     return true
   }
@@ -314,138 +291,19 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
     if (record !== undefined) this.failStart(record, 'refused')
   }
 
-  /** Send one `data_stream`; true when it went out (counted as relayed). */
-  sendData (packageName: string, streamType: string, data: unknown): boolean {
-    const connection = this.apps.get(packageName)?.connection
-    if (connection == null) return false
-    return connection.send({
-      type: 'data_stream',
-      sessionId: connection.appSessionId,
-      streamType,
-      data,
-      timestamp: new Date().toISOString()
-    }) > 0
-  }
+  // ---- AppSocketEvents ----
 
-  /** Send one message of its own type to an app (answers to its requests); false when it is not connected. */
-  sendMessage (packageName: string, message: { type: string, [key: string]: unknown }): boolean {
-    const connection = this.apps.get(packageName)?.connection
-    if (connection == null) return false
-    return connection.send({ ...message, sessionId: connection.appSessionId, timestamp: new Date().toISOString() }) > 0
-  }
-
-  /** Send one message to every connected app of the session (device state: no subscription needed). */
-  broadcast (message: { type: string, [key: string]: unknown }): void {
-    for (const packageName of this.apps.keys()) this.sendMessage(packageName, message)
-  }
-
-  /** `running` for the phone's app list: running or loading in this session. */
-  isRunning (packageName: string): boolean { return this.apps.has(packageName) }
-
-  /** Apps of this session in the catalogue's `standard` type, other than the one named. */
-  otherStandardApps (packageName: string): string[] {
-    return [...this.apps].filter(([name, record]) => name !== packageName && record.entry.type === 'standard').map(([name]) => name)
-  }
-
-  sendAudio (packageName: string, data: Buffer): void {
-    const connection = this.apps.get(packageName)?.connection
-    if (connection == null) return
-    if (!connection.sendDroppable(data)) this.service.events.emit('app.audio_dropped', packageName)
-  }
-
-  private sinkFor (record: AppRecord): AppConnectionSink {
-    return {
-      onText: (connection, text) => this.guarded(connection, () => this.onAppText(record, connection, text)),
-      onBinary: (connection) => this.reject(connection, 'INVALID_MESSAGE', 'apps send no binary frames'),
-      onClose: (connection) => this.onAppClosed(record, connection)
-    }
-  }
-
-  private onAppText (record: AppRecord, connection: AppConnection, text: string): void {
-    const packageName = record.entry.packageName
-    // A stopping app's last words change nothing.
-    if (this.apps.get(packageName) !== record) return
-    const parsed = parseAppFrame(text, this.service.config.maxJsonDepth)
-    if (!parsed.ok) {
-      this.reject(connection, parsed.code, parsed.message)
-      return
-    }
-    const message = parsed.message
-    switch (message.type) {
-      case 'tpa_connection_init':
-        this.reject(connection, 'INVALID_MESSAGE', 'already initialised')
-        return
-      case 'subscription_update':
-        if (message.packageName !== undefined && message.packageName !== packageName) {
-          this.reject(connection, 'INVALID_MESSAGE', 'packageName does not match this connection')
-          return
-        }
-        this.subscriptions.set(packageName, message.subscriptions)
-        this.publishState()
-        return
-      case 'display_event':
-        this.display.show(packageName, message as AppDisplayEvent)
-        return
-      default:
-        // Requests for the phone (audio, LED, location, photos, Wi-Fi) go there; other MentraOS
-        // app messages Tether does not act on (streams, dashboard, app-to-app) are accepted and ignored.
-        if (!this.phone.fromApp(packageName, message)) {
-          this.session.log.debug({ packageName, type: message.type }, 'app message ignored')
-        }
-    }
-  }
-
-  /** An error while handling an app's message ends that app's socket (1011), never the session or the process. */
-  private guarded (connection: AppConnection, work: () => void): void {
-    try {
-      work()
-    } catch (error) {
-      this.session.log.error({ err: error, packageName: connection.packageName }, 'app message handling failed')
-      connection.close(CloseCode.INTERNAL_ERROR)
-    }
-  }
-
-  private reject (connection: AppConnection, code: string, message: string): void {
-    connection.send({ type: 'error', code, message, timestamp: new Date().toISOString() })
-    if (connection.recordBadFrame()) connection.close(CloseCode.POLICY_VIOLATION, 'too many bad frames')
-  }
-
-  /**
-   * An app socket closed without being ended on purpose (stop, session end and
-   * replacement unbind it first): a drop, or a close for misbehaving (1008, 1009,
-   * 4009...). Either way the app has APP_GRACE_PERIOD_MS to come back, then it is
-   * restarted by webhook.
-   */
-  private onAppClosed (record: AppRecord, connection: AppConnection): void {
-    if (record.connection !== connection) return
-    record.connection = null
-    if (this.apps.get(record.entry.packageName) !== record) return
+  /** The app's socket dropped: it has APP_GRACE_PERIOD_MS to come back, then it is restarted by webhook. */
+  dropped (packageName: string): void {
+    const record = this.apps.get(packageName)
+    if (record === undefined) return
     record.status = 'reconnecting'
     record.cancelGrace = this.res.timeout(() => {
       record.cancelGrace = null
-      if (this.apps.get(record.entry.packageName) !== record || record.status !== 'reconnecting') return
+      if (this.apps.get(packageName) !== record || record.status !== 'reconnecting') return
       record.restarts += 1
       void this.begin(record, 'restart')
     }, this.service.config.appGracePeriodMs)
-  }
-
-  private leaveForHandover (record: AppRecord): void {
-    const connection = record.connection
-    record.connection = null
-    if (connection === null) return
-    connection.unbind()
-    // Not tracked by this (disposed) manager's resources: it must outlive it, briefly.
-    setTimeout(() => connection.terminate(), this.service.config.appStartTimeoutMs).unref()
-  }
-
-  /** Tell the app it is over and close its socket with 1000 and the reason. */
-  private endSocket (record: AppRecord, reason: 'App stopped' | 'User session ended'): void {
-    const connection = record.connection
-    record.connection = null
-    if (connection === null) return
-    connection.unbind()
-    connection.send({ type: 'app_stopped', reason, timestamp: new Date().toISOString() })
-    connection.close(CloseCode.NORMAL, reason)
   }
 
   private appSessionId (packageName: string): string {
@@ -461,11 +319,5 @@ export class AppManager implements Manager, AppEndpoint, AppOutlet, AppBroadcast
   /** Directory writes run beside the session; in cluster mode Redis may be away, which must not hurt it. */
   private inBackground (work: Promise<unknown>, what: string): void {
     work.catch((error: unknown) => { this.session.log.warn({ err: error }, `${what} failed`) })
-  }
-
-  /** Tell the phone, and have the session written down for another node (the running apps are part of it). */
-  private publishState (): void {
-    this.session.send({ type: 'app_state_change', userSession: this.session.view(), timestamp: new Date().toISOString() })
-    this.session.changed()
   }
 }
