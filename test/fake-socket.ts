@@ -36,6 +36,8 @@ export class FakeSocket extends EventEmitter implements ChannelSocket {
   answersClose = true
   private reading = true
   private unread = 0
+  /** ws stopped reading the peer after refusing one of its frames. */
+  private stoppedReadingPeer = false
   /** The code of the `close` event, once emitted. */
   private closedWith: number | null = null
 
@@ -92,7 +94,7 @@ export class FakeSocket extends EventEmitter implements ChannelSocket {
   /** A frame in any of the shapes `ws` may hand over (ArrayBuffer, fragments). */
   peerSendsRaw (data: SocketData, isBinary: boolean): void {
     // Frames still arrive after our close frame went out, until the peer's close frame.
-    if (this.readyState === SocketState.CLOSED || this.closeReceived !== null) throw new Error('the peer cannot send: the socket is closed')
+    if (this.readyState === SocketState.CLOSED || this.closeReceived !== null || this.stoppedReadingPeer) throw new Error('the peer cannot send: the socket is closed')
     this.emit('message', data, isBinary)
   }
 
@@ -118,10 +120,13 @@ export class FakeSocket extends EventEmitter implements ChannelSocket {
 
   /**
    * The WebSocket layer refused a frame of the peer (too big, invalid UTF-8): as `ws`
-   * does, it sends a close frame with `status` itself, then emits the error.
+   * does, it sends a close frame with `status` itself, then emits the error. It reads
+   * nothing more from the peer, not even the answer to that close frame, so `close`
+   * comes with 1006 once the peer hangs up.
    */
   peerSendsRefusedFrame (errorCode: string, status: number): void {
     this.close(status, '')
+    this.stoppedReadingPeer = true
     this.emit('error', Object.assign(new Error(`refused frame: ${errorCode}`), { code: errorCode }))
   }
 
@@ -180,6 +185,10 @@ export class FakeSocket extends EventEmitter implements ChannelSocket {
 
   private peerAnswersClose (): void {
     if (this.closeReceived !== null || this.readyState === SocketState.CLOSED || this.terminated) return
+    if (this.stoppedReadingPeer) {
+      this.endLater(ABNORMAL_CLOSURE)
+      return
+    }
     const code = this.closeSent?.code ?? ABNORMAL_CLOSURE
     this.closeReceived = { code, reason: this.closeSent?.reason ?? '' }
     this.endLater(code)

@@ -257,7 +257,8 @@ t.test('a frame ws refuses is recorded as our close with ws\'s code', async t =>
     t.equal(ch.cause, 'server', errorCode)
     t.equal(ch.closeCodeSent, expected, `${errorCode}: ${expected}`)
     t.same(closesSent, [expected], `${errorCode}: counted`)
-    t.equal(await socket.closed(), status)
+    t.equal(socket.closeSent?.code, status, 'ws sent its own close frame')
+    t.equal(await socket.closed(), ABNORMAL_CLOSURE, 'and read no answer')
     t.equal(socket.terminated, false, 'ws closes it itself: no terminate')
   }
 })
