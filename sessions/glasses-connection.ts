@@ -1,5 +1,5 @@
 /** One glasses socket: a SocketChannel that knows whose it is and how it was acked. */
-import type { WebSocket } from 'ws'
+import type { ChannelSocket } from './channel-socket.js'
 import type { NodeEvents, SocketSide } from './node-events.js'
 import { SocketChannel, type ChannelLimits, type ChannelSink } from './socket-channel.js'
 
@@ -25,7 +25,7 @@ export class GlassesConnection extends SocketChannel {
   /** Unlisted message types already answered with UNKNOWN_TYPE on this socket; made at the first. */
   private unlistedTypes: Set<string> | null = null
 
-  constructor (socket: WebSocket, readonly identity: GlassesIdentity, limits: ChannelLimits, events?: NodeEvents) {
+  constructor (socket: ChannelSocket, readonly identity: GlassesIdentity, limits: ChannelLimits, events?: NodeEvents) {
     super(socket, limits, events)
   }
 

@@ -3,12 +3,13 @@
  * listeners attached synchronously when it arrives (STYLE habit 7), frames
  * buffered until an owner binds, bad-frame accounting, outbound backpressure,
  * and a record of who closed it and with which code. Glasses and app sockets
- * extend it.
+ * extend it. It knows the socket only as a ChannelSocket (`ws`'s own in
+ * production, the in-memory fake in tests).
  */
 import { randomUUID } from 'node:crypto'
-import type { RawData, WebSocket } from 'ws'
 import { CloseCode, CloseReason, type CloseCodeValue } from '../protocol/close-codes.js'
 import { BadFrameCounter } from './bad-frames.js'
+import { SOCKET_OPEN, type ChannelSocket, type SocketData } from './channel-socket.js'
 import type { NodeEvents, SocketSide } from './node-events.js'
 
 /** Where a bound channel delivers its frames: the session (or its app sockets) that owns it. */
@@ -18,7 +19,12 @@ export interface ChannelSink<C> {
   onClose: (channel: C, code: number) => void
 }
 
-export interface ChannelLimits { maxBufferedBytes: number, maxBadFrames: number }
+export interface ChannelLimits {
+  maxBufferedBytes: number
+  maxBadFrames: number
+  /** How long a peer has to answer our close frame; CLOSE_HANDSHAKE_MS unless given (tests shorten it). */
+  closeHandshakeMs?: number
+}
 
 /** Who ended the socket: the peer, our silence check, or the server on purpose. */
 export type CloseCause = 'client' | 'silence' | 'server'
@@ -32,7 +38,6 @@ const WS_ERROR_CLOSE_CODES: Record<string, number> = {
   WS_ERR_INVALID_UTF8: CloseCode.INVALID_PAYLOAD
 }
 const WS_PROTOCOL_ERROR = 1002
-const OPEN = 1
 /**
  * How long a peer has to answer our close frame before its socket is destroyed.
  * ws waits 30 s; a peer that stopped reading (the slow consumer we close 4009)
@@ -42,8 +47,8 @@ const CLOSE_HANDSHAKE_MS = 2000
 
 /** The channel a socket belongs to, for the listeners below, which are shared by every socket. */
 const kChannel = Symbol('tether.channel')
-type ChannelSocket = WebSocket & { [kChannel]: SocketChannel }
-const channelOf = (socket: WebSocket): SocketChannel => (socket as ChannelSocket)[kChannel]
+type TaggedSocket = ChannelSocket & { [kChannel]: SocketChannel }
+const channelOf = (socket: ChannelSocket): SocketChannel => (socket as TaggedSocket)[kChannel]
 
 export abstract class SocketChannel {
   /** Which kind of client is on the other end (a getter of the subclass: nothing stored per socket). */
@@ -63,14 +68,14 @@ export abstract class SocketChannel {
   private badFrames: BadFrameCounter | null = null
 
   constructor (
-    protected readonly socket: WebSocket,
+    protected readonly socket: ChannelSocket,
     private readonly limits: ChannelLimits,
     /** Told of every close code this side sends (metrics); unit tests may leave it out. */
     private readonly events: NodeEvents | null = null
   ) {
     // One set of listener functions for every socket, not five closures per socket:
     // at ten thousand idle sockets the closures and their scopes cost megabytes.
-    ;(socket as ChannelSocket)[kChannel] = this
+    ;(socket as TaggedSocket)[kChannel] = this
     socket.on('message', SocketChannel.onMessage)
     socket.on('ping', SocketChannel.onHeard)
     socket.on('pong', SocketChannel.onHeard)
@@ -79,12 +84,12 @@ export abstract class SocketChannel {
   }
 
   // EventEmitter calls a listener with the socket as `this`.
-  private static onMessage (this: WebSocket, data: RawData, isBinary: boolean): void { channelOf(this).receive(data, isBinary) }
-  private static onHeard (this: WebSocket): void { channelOf(this).lastInboundAt = Date.now() }
-  private static onClose (this: WebSocket, code: number): void { channelOf(this).closed(code) }
-  private static onError (this: WebSocket, error: NodeJS.ErrnoException): void { channelOf(this).protocolError(error) }
+  private static onMessage (this: ChannelSocket, data: SocketData, isBinary: boolean): void { channelOf(this).receive(data, isBinary) }
+  private static onHeard (this: ChannelSocket): void { channelOf(this).lastInboundAt = Date.now() }
+  private static onClose (this: ChannelSocket, code: number): void { channelOf(this).closed(code) }
+  private static onError (this: ChannelSocket, error: Error & { code?: unknown }): void { channelOf(this).protocolError(error) }
 
-  get isOpen (): boolean { return this.closedWith === null && this.socket.readyState === OPEN }
+  get isOpen (): boolean { return this.closedWith === null && this.socket.readyState === SOCKET_OPEN }
 
   /**
    * Start delivering to the owner, oldest buffered frame first (and the close, if
@@ -149,7 +154,7 @@ export abstract class SocketChannel {
     this.closeCodeSent = code
     this.events?.emit('socket.close_sent', this.side, code)
     this.socket.close(code, reason)
-    const force = setTimeout(() => this.socket.terminate(), CLOSE_HANDSHAKE_MS).unref()
+    const force = setTimeout(() => this.socket.terminate(), this.limits.closeHandshakeMs ?? CLOSE_HANDSHAKE_MS).unref()
     this.socket.once('close', () => clearTimeout(force))
   }
 
@@ -165,7 +170,7 @@ export abstract class SocketChannel {
     return this.badFrames.record(now)
   }
 
-  private receive (data: RawData, binary: boolean): void {
+  private receive (data: SocketData, binary: boolean): void {
     this.lastInboundAt = Date.now()
     // ws hands text and binary frames over as one Buffer unless binaryType says otherwise.
     const buffer = Buffer.isBuffer(data) ? data : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)])
@@ -192,7 +197,7 @@ export abstract class SocketChannel {
    * The WebSocket layer refused a frame and is closing the socket itself (1009 for
    * an oversized frame, 1007 for invalid UTF-8, 1002 otherwise): record it as ours.
    */
-  private protocolError (error: NodeJS.ErrnoException): void {
+  private protocolError (error: Error & { code?: unknown }): void {
     if (this.cause !== null) return
     if (typeof error.code !== 'string' || !error.code.startsWith('WS_ERR_')) {
       // A transport error (reset, broken pipe): the socket is done.
