@@ -29,7 +29,7 @@ import sessionsRoutes from './routes/sessions.js'
 import clientApiRoutes from './routes/client-api.js'
 import phoneApiPlugin from './plugins/phone-api.js'
 import type { ManagerFactory } from './sessions/manager.js'
-import { redactedRequest } from './plugins/log-serializers.js'
+import { redactedRequest } from './http/log-serializers.js'
 
 export interface BuildOptions {
   /** Where logs go (default stdout); tests pass a stream to read them. */

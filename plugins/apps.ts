@@ -5,7 +5,7 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import { AppsService } from '../managers/apps-service.js'
-import { publicUrlOf } from './public-url.js'
+import { publicUrlOf } from '../http/public-url.js'
 import { createLc3Decoding } from '../audio/lc3-decoding.js'
 
 declare module 'fastify' {

@@ -6,7 +6,7 @@
  */
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { TrafficTally } from './traffic-tally.js'
+import { TrafficTally } from '../http/traffic-tally.js'
 
 declare module 'fastify' {
   interface FastifyInstance { serviceMetrics: ServiceMetrics }

@@ -12,7 +12,7 @@ import { RedisUserStore } from '../cluster/redis-user-store.js'
 import { RedisOwnership } from '../cluster/redis-ownership.js'
 import { LocalOwnership } from '../sessions/local-ownership.js'
 import type { Ownership } from '../sessions/ownership.js'
-import { publicUrlOf } from './public-url.js'
+import { publicUrlOf } from '../http/public-url.js'
 
 declare module 'fastify' {
   interface FastifyInstance { ownership: Ownership }

@@ -18,7 +18,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import type { ConnectionErrorCode } from '../protocol/error-codes.js'
-import { WindowCounter } from './window-counter.js'
+import { WindowCounter } from '../http/window-counter.js'
 
 export interface UpgradeGuard {
   /** Answer an upgrade with `{type:"connection_error", code, message, timestamp}` and count it. */

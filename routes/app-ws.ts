@@ -11,7 +11,7 @@ import { CloseCode } from '../protocol/close-codes.js'
 import type { AppConnectionErrorCode } from '../protocol/error-codes.js'
 import { parseAppFrame } from '../protocol/parse-frame.js'
 import { AppConnection } from '../sessions/app-connection.js'
-import { releaseUpgrade } from './release-upgrade.js'
+import { releaseUpgrade } from '../http/release-upgrade.js'
 
 const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fastify, { config }) {
   const apps = fastify.apps

@@ -11,7 +11,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
 import { listApps, type PhoneAnswer, type PhoneOperation, type PhoneOperationInput } from '../managers/phone-operations.js'
 import { bearerToken } from '../plugins/auth.js'
-import { WindowCounter } from '../plugins/window-counter.js'
+import { WindowCounter } from '../http/window-counter.js'
 import {
   AnyObjectSchema, AppActionAnswerSchema, AppListSchema, AudioConfigureAnswerSchema, AudioConfigureBodySchema,
   CalendarBodySchema, ClientErrorSchema, DeviceStateAnswerSchema, DeviceStateBodySchema, DismissedBodySchema,

@@ -5,7 +5,7 @@ import {
 } from '../protocol/admin.js'
 import { ADMIN_SECURITY } from '../plugins/openapi.js'
 import type { Config } from '../config.js'
-import { decodeCursor, encodeCursor } from './cursor.js'
+import { decodeCursor, encodeCursor } from '../http/cursor.js'
 
 const NodeSchema = Type.Object({
   nodeId: Type.String(), publicUrl: Type.String(), active: Type.Integer(), grace: Type.Integer(), at: Type.String()
