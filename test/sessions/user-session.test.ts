@@ -8,6 +8,7 @@ import { LocalOwnership } from '../../sessions/local-ownership.js'
 import WebSocket, { WebSocketServer } from 'ws'
 import { GlassesConnection } from '../../sessions/glasses-connection.js'
 import type { LifecycleEvent } from '../../sessions/lifecycle.js'
+import type { Manager, ManagerFactory } from '../../sessions/manager.js'
 import { silentLog } from '../../sessions/log.js'
 import type { SessionConfig } from '../../sessions/session-config.js'
 import { SessionRegistry } from '../../sessions/session-registry.js'
@@ -155,4 +156,76 @@ t.test('a client flooding before its ack is closed 1008', async t => {
   for (let i = 0; i < 300; i++) client.send({ type: 'ping' })
   t.equal(await client.waitClosed(), 1008)
   t.equal(connection.closeCodeSent, 1008)
+})
+
+/** A factory the session may defer (as the recipe's app side is), recording what its one manager hears. */
+function deferredFactory (neededAtStart: boolean) {
+  const heard: string[] = []
+  let built = 0
+  const factory = Object.assign((): Manager => {
+    built += 1
+    return {
+      name: 'late',
+      onAttach: ctx => heard.push(`attach reconnection=${String(ctx.reconnection)}`),
+      handle: message => { heard.push(message.type); return true },
+      snapshot: () => null,
+      dispose: () => { heard.push('dispose') }
+    }
+  }, { neededAtStart: async () => neededAtStart })
+  return { factory, heard, built: () => built }
+}
+
+function registryWith (factories: readonly ManagerFactory[]): SessionRegistry {
+  return new SessionRegistry({ config, log: silentLog, ownership: new LocalOwnership(config.nodeId), managerFactories: factories })
+}
+
+t.test('deferred managers: not built for a fresh session, built by the first message for them, then told of the attach', async t => {
+  const sockets = await socketServer(t)
+  const late = deferredFactory(false)
+  const reg = registryWith([late.factory])
+  const a = await sockets.pair('lazy@x.io')
+  const session = (await reg.connect(a.connection))?.session
+  await a.client.next('connection_ack')
+  await delay(20)
+  t.equal(late.built(), 0, 'a fresh session whose factory needs nothing at start builds nothing')
+  a.client.send({ type: 'button_press', buttonId: 'main', pressType: 'short' })
+  await eventually(() => late.heard.length === 2, 'built and handled')
+  t.same(late.heard, ['attach reconnection=false', 'button_press'], 'told of the attach it missed, then handed the message')
+  t.equal(late.built(), 1)
+  t.same(session?.managers.map(m => m.name), ['late'])
+  await session?.dispose('manual')
+  t.same(late.heard.at(-1), 'dispose')
+})
+
+t.test('deferred managers: built at the first attach when needed, at a resume, on lookup; a disposed session builds nothing', async t => {
+  const sockets = await socketServer(t)
+  const needed = deferredFactory(true)
+  const a = await sockets.pair('needed@x.io')
+  await registryWith([needed.factory]).connect(a.connection)
+  await eventually(() => needed.built() === 1, 'built at the first attach')
+  t.same(needed.heard, ['attach reconnection=false'])
+
+  const resumed = deferredFactory(false)
+  const reg = registryWith([resumed.factory])
+  const b = await sockets.pair('resume@x.io')
+  const session = (await reg.connect(b.connection))?.session
+  b.client.terminate()
+  await eventually(() => session?.state === 'grace', 'grace')
+  t.equal(resumed.built(), 0, 'not built for the first socket, nor at its detach')
+  const c = await sockets.pair('resume@x.io')
+  t.equal((await reg.connect(c.connection))?.outcome, 'resumed')
+  t.same(resumed.heard, ['attach reconnection=true'], 'built at the resume, before its attach')
+
+  const looked = deferredFactory(false)
+  const d = await sockets.pair('lookup@x.io')
+  const other = (await registryWith([looked.factory]).connect(d.connection))?.session
+  t.equal(other?.find(Object as unknown as new () => Manager)?.name, 'late', 'a lookup builds them')
+  t.equal(looked.built(), 1)
+
+  const gone = deferredFactory(false)
+  const e = await sockets.pair('gone@x.io')
+  const ended = (await registryWith([gone.factory]).connect(e.connection))?.session
+  await ended?.dispose('manual')
+  t.same(ended?.managers, [], 'nothing built after dispose')
+  t.equal(gone.built(), 0)
 })
