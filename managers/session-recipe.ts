@@ -29,7 +29,7 @@ export interface SessionRecipeParts {
 
 export function sessionRecipe ({ heartbeat, apps, extra = [] }: SessionRecipeParts): ManagerFactory[] {
   return [
-    session => [new HeartbeatManager(session, heartbeat), new TokenExpiryManager(session)],
+    session => [new HeartbeatManager(session, heartbeat), new TokenExpiryManager(session, undefined, heartbeat)],
     ...extra,
     appManagers(apps)
   ]
