@@ -30,6 +30,7 @@ import clientApiRoutes from './routes/client-api.js'
 import phoneApiPlugin from './plugins/phone-api.js'
 import type { ManagerFactory } from './sessions/manager.js'
 import { redactedRequest } from './http/log-serializers.js'
+import { lazyChildLogger } from './http/request-logger.js'
 
 export interface BuildOptions {
   /** Where logs go (default stdout); tests pass a stream to read them. */
@@ -48,6 +49,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   }
   const app = Fastify({
     logger,
+    childLoggerFactory: lazyChildLogger,
     // Tether answers draining itself (/ready 503, upgrades 503 SHUTTING_DOWN) with documented bodies.
     return503OnClosing: false,
     trustProxy: config.trustProxy,

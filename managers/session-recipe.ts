@@ -2,11 +2,11 @@
  * The one recipe for a session's managers, in dispatch order: heartbeat and
  * token expiry, any extra managers given (tests use this), then the app side,
  * built together and wired to each other (they share the subscription table and
- * the app sockets). `app.ts` passes it to the registry; the session core names
- * no manager.
+ * the app sockets), and left for a fresh session to build on first need. `app.ts`
+ * passes it to the registry; the session core names no manager.
  */
 import type { HeartbeatSweep } from '../sessions/heartbeat-sweep.js'
-import type { Manager, ManagerFactory } from '../sessions/manager.js'
+import type { Manager, ManagerFactory, SessionContext } from '../sessions/manager.js'
 import { AppLifecycleManager } from './app-lifecycle-manager.js'
 import { AppMessageRouter } from './app-message-router.js'
 import type { AppsService } from './apps-service.js'
@@ -30,7 +30,7 @@ export interface SessionRecipeParts {
 
 export function sessionRecipe ({ heartbeat, apps, extra = [] }: SessionRecipeParts): ManagerFactory[] {
   return [
-    session => [new HeartbeatManager(session, heartbeat), new TokenExpiryManager(session)],
+    session => [new HeartbeatManager(session, heartbeat), new TokenExpiryManager(session, undefined, heartbeat)],
     ...extra,
     appManagers(apps)
   ]
@@ -44,7 +44,7 @@ export function appManagers (service: AppsService): ManagerFactory {
     isSystemDashboard: (packageName: string) => catalogue.get(packageName)?.type === 'system_dashboard'
   }
   const relayOptions = { appEntry: (packageName: string) => catalogue.get(packageName) }
-  return (session): Manager[] => {
+  const build = (session: SessionContext): Manager[] => {
     // The relays write to the app sockets, which the app lifecycle manager owns; it needs
     // the subscriptions to be built, so its sockets are wired into them after.
     const subscriptions = new SubscriptionManager(service.events)
@@ -60,4 +60,9 @@ export function appManagers (service: AppsService): ManagerFactory {
     // transcripts their own type, and the subscription relay every other relayable message.
     return [apps, phone, new TranscriptManager(subscriptions), subscriptions, audio, display, device, microphone]
   }
+  // Built on a session's first need (an app, a message for the app side, a REST call, a resume); a fresh
+  // session needs them at once only when its user has apps to restart (the app manager reads the same list).
+  return Object.assign(build, {
+    neededAtStart: async (session: SessionContext) => (await service.userStore.runningApps(session.userId)).length > 0
+  })
 }

@@ -75,4 +75,12 @@ export interface Manager {
 }
 
 /** Builds a session's manager, or a group of managers wired to each other; the app is composed from a list of these. */
-export type ManagerFactory = (session: SessionContext) => Manager | readonly Manager[]
+export interface ManagerFactory {
+  (session: SessionContext): Manager | readonly Manager[]
+  /**
+   * Present on a factory whose managers a fresh session may build on first need (a message for them, a
+   * lookup, a resume) rather than at creation: most sessions never need them, and they cost kilobytes
+   * per idle session. Says whether a fresh session needs them at its first attach all the same.
+   */
+  readonly neededAtStart?: (session: SessionContext) => Promise<boolean>
+}

@@ -49,6 +49,12 @@ export class SessionRegistry {
   private draining = false
   /** Upgrades of each user in flight (authenticated, not yet attached or refused). */
   private readonly attaching = new Map<string, number>()
+  /**
+   * The end of every upgrade in flight, with when it began: one sweep ends the stale ones, where a
+   * timer per upgrade cost a setTimeout and a clearTimeout of every connect.
+   */
+  private readonly inFlight = new Map<() => void, number>()
+  private staleSweep: NodeJS.Timeout | null = null
   /** REST calls waiting for a user's session to exist. */
   private readonly watchers = new Map<string, Set<() => void>>()
   private readonly ownership: Ownership
@@ -92,18 +98,25 @@ export class SessionRegistry {
   beginAttach (userId: string): () => void {
     this.attaching.set(userId, (this.attaching.get(userId) ?? 0) + 1)
     this.wake(userId)
-    let ended = false
     const end = (): void => {
-      if (ended) return
-      ended = true
-      clearTimeout(stale)
+      if (!this.inFlight.delete(end)) return
       const left = (this.attaching.get(userId) ?? 1) - 1
       if (left > 0) this.attaching.set(userId, left)
       else this.attaching.delete(userId)
       this.wake(userId)
     }
-    const stale = setTimeout(end, ATTACH_STALE_MS).unref()
+    this.inFlight.set(end, Date.now())
+    // An upgrade that never reaches its session is ended by the sweep, ATTACH_STALE_MS to twice that late.
+    this.staleSweep ??= setInterval(() => this.endStale(), ATTACH_STALE_MS).unref()
     return end
+  }
+
+  private endStale (): void {
+    const before = Date.now() - ATTACH_STALE_MS
+    for (const [end, begunAt] of this.inFlight) if (begunAt <= before) end()
+    if (this.inFlight.size > 0 || this.staleSweep === null) return
+    clearInterval(this.staleSweep)
+    this.staleSweep = null
   }
 
   /**

@@ -65,7 +65,11 @@ export class UserSession implements ConnectionSink, SessionContext {
   readonly startedAt: number
   /** The session's own counters and connected time. */
   readonly stats: SessionStats
-  readonly managers: readonly Manager[]
+  /** The managers built so far, in dispatch order. */
+  private built: readonly Manager[]
+  /** The factories the session was composed from; those from `deferredFrom` on are built on first need. */
+  private readonly factories: readonly ManagerFactory[]
+  private deferredFrom: number
   private childLog: Log | null = null
   private currentState: SessionState = 'active'
   private connection: GlassesConnection | null = null
@@ -102,9 +106,11 @@ export class UserSession implements ConnectionSink, SessionContext {
     this.stats = new SessionStats(restored ?? undefined)
     this.reconnectionCount = restored?.reconnections ?? 0
     this.restored = restored
-    // concat gives an array of exactly this length (a spread would over-allocate, per session).
-    // slice(): flatMap's result keeps spare capacity, held for the session's whole life.
-    this.managers = options.managerFactories.flatMap(factory => factory(this)).slice()
+    this.factories = options.managerFactories
+    // A session moved here has apps to take over at once: only a fresh one defers anything.
+    const deferred = restored === null ? this.factories.findIndex(factory => factory.neededAtStart !== undefined) : -1
+    this.deferredFrom = deferred < 0 ? this.factories.length : deferred
+    this.built = this.buildManagers(0, this.deferredFrom)
     this.emit('session.created', restored === null ? {} : { reason: 'handover' })
   }
 
@@ -126,6 +132,12 @@ export class UserSession implements ConnectionSink, SessionContext {
   get currentConnection (): GlassesConnection | null { return this.connection }
 
   get phoneConnected (): boolean { return this.connection !== null }
+
+  /** Every manager, in dispatch order; deferred ones are built now (while the session is live). */
+  get managers (): readonly Manager[] {
+    if (this.deferredFrom < this.factories.length && this.isLive) this.buildDeferred(this.connection)
+    return this.built
+  }
 
   /** This session's manager of a given class (the app side's facets, for the phone's REST calls). */
   find<M extends Manager> (type: abstract new (...args: never[]) => M): M | undefined {
@@ -209,7 +221,11 @@ export class UserSession implements ConnectionSink, SessionContext {
     connection.ackedAsReconnection = reconnection
     this.sendAck(connection)
     this.stats.onAttach()
-    this.runManagers(manager => { manager.onAttach?.({ connection, reconnection }); return false })
+    // A reconnection resends state to the phone: deferred managers are needed for that. A fresh
+    // session's are built once their factory says it needs them (a user with apps to restart).
+    if (reconnection) this.buildDeferred(null)
+    else this.checkDeferred(connection)
+    this.runManagers(manager => { manager.onAttach?.({ connection, reconnection }); return false }, this.built)
     connection.bind(this)
 
     if (outcome === 'resumed') this.emit('session.resumed', { connectionId: connection.id, downtimeMs })
@@ -302,7 +318,7 @@ export class UserSession implements ConnectionSink, SessionContext {
     const epoch = ++this.graceEpoch
     this.timers.timeout(() => this.hooks.graceTimerFired(this, epoch), this.config.gracePeriodMs)
     this.stats.onDetach()
-    for (const manager of this.managers) {
+    for (const manager of this.built) {
       try {
         manager.onDetach?.({ connectionId: connection.id, closeCode: code })
       } catch (error) {
@@ -349,7 +365,7 @@ export class UserSession implements ConnectionSink, SessionContext {
       this.connectedAt = null
     }
     this.stats.dispose()
-    const failures = await disposeManagers(this.managers, this.config.managerDisposeTimeoutMs, reason)
+    const failures = await disposeManagers(this.built, this.config.managerDisposeTimeoutMs, reason)
     for (const failure of failures) {
       this.log.error({ err: failure.error, manager: failure.manager, kind: failure.kind }, 'manager failed to dispose')
       this.hooks.events.emit('session.dispose_failed', failure)
@@ -381,8 +397,8 @@ export class UserSession implements ConnectionSink, SessionContext {
   }
 
   /** Offer work to each manager in order; a throw is fatal for this session and only this session (1011). */
-  private runManagers (work: (manager: Manager) => boolean): void {
-    for (const manager of this.managers) {
+  private runManagers (work: (manager: Manager) => boolean, managers = this.managers): void {
+    for (const manager of managers) {
       try {
         if (work(manager)) return
       } catch (error) {
@@ -396,6 +412,41 @@ export class UserSession implements ConnectionSink, SessionContext {
   private rejectFrame (connection: GlassesConnection, code: MessageErrorCode, message: string): void {
     this.send({ type: 'error', code, message, timestamp: new Date().toISOString() })
     if (connection.recordBadFrame()) connection.close(CloseCode.POLICY_VIOLATION, 'too many bad frames')
+  }
+
+  private buildManagers (from: number, to: number): readonly Manager[] {
+    // slice(): flatMap's result keeps spare capacity, held for the session's whole life.
+    return this.factories.slice(from, to).flatMap(factory => factory(this)).slice()
+  }
+
+  /**
+   * Build the deferred managers (once) after the ones built at creation, keeping the dispatch order.
+   * `attached`: the socket they hear of as they would have at its attach. It can only be a fresh
+   * session's first socket, since a reconnection builds them before its own attach.
+   */
+  private buildDeferred (attached: GlassesConnection | null): void {
+    if (this.deferredFrom === this.factories.length) return
+    const added = this.buildManagers(this.deferredFrom, this.factories.length)
+    this.deferredFrom = this.factories.length
+    this.built = this.built.concat(added)
+    if (attached !== null) {
+      this.runManagers(manager => { manager.onAttach?.({ connection: attached, reconnection: false }); return false }, added)
+    }
+  }
+
+  /**
+   * A fresh session's first attach: the first deferred factory says whether its managers are needed
+   * now (a failed answer means yes); if so they hear of this attach, even if its socket left meanwhile.
+   */
+  private checkDeferred (connection: GlassesConnection): void {
+    const needed = this.factories[this.deferredFrom]?.neededAtStart
+    if (needed === undefined) return
+    needed(this).catch(() => true).then(need => {
+      if (need && this.isLive) this.buildDeferred(connection)
+    }).catch((error: unknown) => {
+      this.log.error({ err: error }, 'could not build the session\'s managers: disposing the session')
+      this.hooks.fatalError(this, error)
+    })
   }
 
   private sendAck (connection: GlassesConnection): void {

@@ -6,6 +6,8 @@ import t from 'tap'
 import { TokenExpiryManager } from '../../managers/token-expiry-manager.js'
 import { CloseCode } from '../../protocol/close-codes.js'
 import type { GlassesConnection, GlassesIdentity } from '../../sessions/glasses-connection.js'
+import { HeartbeatSweep } from '../../sessions/heartbeat-sweep.js'
+import { silentLog } from '../../sessions/log.js'
 import { Resources } from '../../sessions/resources.js'
 import { delay, eventually, type Teardown } from '../helper.js'
 import { ConfiguredSession } from './fake-session.js'
@@ -126,4 +128,32 @@ t.test('an exp beyond setTimeout\'s range is reached in steps, not fired at once
   t.same(phone.closes, [], 'not closed')
   t.equal(res.size, 1, 'one step waiting')
   t.same(expiry.snapshot(), { expiresAt: new Date(expiresAt).toISOString() })
+})
+
+t.test('with the node\'s sweep: a far exp waits in the sweep, no timer, and the timer is armed two ticks before it', async t => {
+  const sweep = new HeartbeatSweep({ pingIntervalMs: 100, silenceTimeoutMs: 100 }, silentLog)
+  const res = new Resources()
+  const expiry = new TokenExpiryManager(new ConfiguredSession({ tokenClockToleranceMs: 0 }), res, sweep)
+  t.teardown(() => expiry.dispose())
+  const expiresAt = Date.now() + 150
+  const phone = new FakeConnection(expiresAt)
+  expiry.onAttach({ connection: phone.asConnection, reconnection: false })
+  t.equal(res.size, 0, 'no timer yet')
+  t.equal(sweep.size, 1, 'waiting in the sweep')
+  await eventually(() => res.size === 1, 'timer armed near exp', 2000)
+  t.equal(sweep.size, 0, 'out of the sweep once the timer is armed')
+  t.same(phone.closes, [], 'not closed before exp')
+  await eventually(() => phone.closes.length === 1, 'closed', 2000)
+  t.ok((phone.closes[0]?.at ?? 0) >= expiresAt - SLACK_MS, 'at or after exp, as with a timer alone')
+
+  const later = new FakeConnection(Date.now() + 10_000)
+  expiry.onAttach({ connection: later.asConnection, reconnection: true })
+  t.equal(sweep.size, 1)
+  expiry.onDetach()
+  t.equal(sweep.size, 0, 'out of the sweep at the detach')
+  expiry.onAttach({ connection: later.asConnection, reconnection: true })
+  expiry.dispose()
+  t.equal(sweep.size, 0, 'and at dispose')
+  expiry.onAttach({ connection: later.asConnection, reconnection: true })
+  t.equal(sweep.size + res.size, 0, 'a disposed manager waits for nothing')
 })

@@ -169,3 +169,65 @@ t.test('a client flooding before its ack is closed 1008', async t => {
   const reg = registry(t)
   t.equal(await reg.connect(connection), null, 'and is given to no session')
 })
+
+/** A factory the session may defer (as the recipe's app side is), recording what its one manager hears. */
+function deferredFactory (neededAtStart: boolean) {
+  const heard: string[] = []
+  let built = 0
+  const factory = Object.assign((): Manager => {
+    built += 1
+    return {
+      name: 'late',
+      onAttach: ctx => heard.push(`attach reconnection=${String(ctx.reconnection)}`),
+      handle: message => { heard.push(message.type); return true },
+      snapshot: () => null,
+      dispose: () => { heard.push('dispose') }
+    }
+  }, { neededAtStart: async () => neededAtStart })
+  return { factory, heard, built: () => built }
+}
+
+t.test('deferred managers: not built for a fresh session, built by the first message for them, then told of the attach', async t => {
+  const late = deferredFactory(false)
+  const reg = registry(t, [], [late.factory])
+  const a = fakeGlasses('lazy@x.io')
+  const session = (await reg.connect(a.connection))?.session
+  t.equal(a.socket.types()[0], 'connection_ack')
+  await delay(20)
+  t.equal(late.built(), 0, 'a fresh session whose factory needs nothing at start builds nothing')
+  a.socket.peerSends({ type: 'button_press', buttonId: 'main', pressType: 'short' })
+  await eventually(() => late.heard.length === 2, 'built and handled')
+  t.same(late.heard, ['attach reconnection=false', 'button_press'], 'told of the attach it missed, then handed the message')
+  t.equal(late.built(), 1)
+  t.same(session?.managers.map(m => m.name), ['late'])
+  await session?.dispose('manual')
+  t.same(late.heard.at(-1), 'dispose')
+})
+
+t.test('deferred managers: built at the first attach when needed, at a resume, on lookup; a disposed session builds nothing', async t => {
+  const needed = deferredFactory(true)
+  await registry(t, [], [needed.factory]).connect(fakeGlasses('needed@x.io').connection)
+  await eventually(() => needed.built() === 1, 'built at the first attach')
+  t.same(needed.heard, ['attach reconnection=false'])
+
+  const resumed = deferredFactory(false)
+  const reg = registry(t, [], [resumed.factory])
+  const b = fakeGlasses('resume@x.io')
+  const session = (await reg.connect(b.connection))?.session
+  b.socket.peerDrops()
+  await eventually(() => session?.state === 'grace', 'grace')
+  t.equal(resumed.built(), 0, 'not built for the first socket, nor at its detach')
+  t.equal((await reg.connect(fakeGlasses('resume@x.io').connection))?.outcome, 'resumed')
+  t.same(resumed.heard, ['attach reconnection=true'], 'built at the resume, before its attach')
+
+  const looked = deferredFactory(false)
+  const other = (await registry(t, [], [looked.factory]).connect(fakeGlasses('lookup@x.io').connection))?.session
+  t.equal(other?.find(Object as unknown as new () => Manager)?.name, 'late', 'a lookup builds them')
+  t.equal(looked.built(), 1)
+
+  const gone = deferredFactory(false)
+  const ended = (await registry(t, [], [gone.factory]).connect(fakeGlasses('gone@x.io').connection))?.session
+  await ended?.dispose('manual')
+  t.same(ended?.managers, [], 'nothing built after dispose')
+  t.equal(gone.built(), 0)
+})

@@ -1,4 +1,5 @@
 /** DESIGN state machine over real sockets: create, ack, resume in grace, replace, serialise, expire. */
+import type { Socket } from 'node:net'
 import t from 'tap'
 import WebSocket from 'ws'
 import { Client, admin, connectAcked, delay, eventually, glassesToken, startServer } from '../../helper.js'
@@ -191,4 +192,21 @@ t.test('admin DELETE closes the socket 4002 and a new connection starts fresh', 
   t.equal(server.app.sessions.size, 0)
   const { ack: fresh } = await connectAcked(t, server, 'deleted@example.com')
   t.not(fresh.sessionInstanceId, ack.sessionInstanceId)
+})
+
+t.test('the 101 and the ack leave the server in one write', async t => {
+  const server = await startServer(t)
+  // Count the writes the server makes on the upgraded TCP socket (node's one call per write or writev).
+  let writes = 0
+  server.app.server.once('upgrade', (_request, socket: Socket & { _writeGeneric: (...args: unknown[]) => unknown }) => {
+    const write = socket._writeGeneric
+    socket._writeGeneric = function (this: Socket, ...args: unknown[]) {
+      writes += 1
+      return write.apply(this, args)
+    }
+  })
+  const client = new Client(new WebSocket(`${server.wsUrl}/glasses-ws`, { headers: { authorization: `Bearer ${glassesToken('onewrite@example.com')}` } }))
+  t.teardown(() => client.ws.terminate())
+  await client.next('connection_ack')
+  t.equal(writes, 1, 'one write carried both')
 })
