@@ -19,6 +19,8 @@ export interface ServerSpec {
   openFiles: number
   /** Extra node flags, e.g. --cpu-prof. */
   nodeFlags?: readonly string[]
+  /** Run on these CPUs only (`taskset -c`, e.g. `0`); undefined: anywhere. */
+  cpus?: string
 }
 
 export interface ExitInfo { code: number | null, signal: NodeJS.Signals | null, at: number }
@@ -80,7 +82,10 @@ const sleep = async (ms: number): Promise<void> => await new Promise(resolve => 
 
 export async function startServerProcess (spec: ServerSpec, readyTimeoutMs = 20_000): Promise<ServerProcess> {
   const args = [...(spec.nodeFlags ?? []), '--inspect=127.0.0.1:0', spec.script]
-  const child: ChildProcess = spawn('bash', ['-c', raiseLimitScript(spec.openFiles), 'bash', process.execPath, ...args], {
+  const command = ['bash', '-c', raiseLimitScript(spec.openFiles), 'bash', process.execPath, ...args]
+  // taskset and bash both exec, so the child's pid is the server's own.
+  if (spec.cpus !== undefined) command.unshift('taskset', '-c', spec.cpus)
+  const child: ChildProcess = spawn(command[0] as string, command.slice(1), {
     env: { ...process.env, ...spec.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
