@@ -4,7 +4,8 @@
  * one per session). It subscribes to `button_press` (and `audio_chunk` for the
  * sessions whose phone streams), answers every button press with a display,
  * shows a display when asked (the fleet's once-a-second tick), and times each
- * PCM message against the LC3 message its phone sent.
+ * audio message (PCM from Tether, the LC3 as sent from the baseline) against
+ * the LC3 message its phone sent.
  *
  * Against Tether the socket is opened as the `session_request` webhook says
  * (bench/bench-app.ts); the baseline has no webhooks, so there the app
@@ -35,8 +36,8 @@ const AUDIO_GIVE_UP_MS = 5000
 export class FleetApps {
   /** LC3 message sent by the phone -> PCM message at the app (ms), since the last take. */
   audioMs: number[] = []
-  /** PCM bytes received by the apps since the last take. */
-  pcmBytes = 0
+  /** Binary (audio) messages received by the apps, all told. */
+  audioMessages = 0
   /** LC3 messages that never reached the app (matched in order, given up after 5 s). */
   audioLost = 0
   readonly counts: Record<string, number> = {}
@@ -113,7 +114,7 @@ export class FleetApps {
       tally(this.counts, 'closed')
     })
     ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (isBinary) this.onPcm(userId, data.length)
+      if (isBinary) this.onPcm(userId)
       else this.onJson(session, data)
     })
   }
@@ -137,8 +138,8 @@ export class FleetApps {
     }
   }
 
-  private onPcm (userId: string, bytes: number): void {
-    this.pcmBytes += bytes
+  private onPcm (userId: string): void {
+    this.audioMessages += 1
     const queue = this.audioInFlight.get(userId)
     if (queue === undefined) return
     const now = performance.now()

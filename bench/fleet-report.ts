@@ -18,8 +18,15 @@ function stepRow (s: FleetStep): string {
   const perPhone = s.serverCpuPercent * 10 / s.phones
   return `| ${s.target} | ${s.phones} | ${s.streaming} | ${s.open} | ${num(s.serverCpuPercent, 1)} | ${num(perPhone, 3)} | ` +
     `${fmtMs(s.pingPong.p99)} | ${fmtMs(s.buttonDisplay.p99)} | ${fmtMs(s.tickDisplay.p99)} | ${fmtMs(s.audio.p99)} | ` +
-    `${num(s.pcmDelivered * 100)}% | ${fmtMs(s.serverLoop.p99)} | ${fmtMs(s.loadLoopP99)} | ${num(s.rssBytes / 2 ** 20, 1)} | ` +
-    `${num(s.rssPerPhoneBytes / 1024, 1)} | ${s.reconnects.missed_pong} | ${s.holds ? 'yes' : `no: ${s.broke.join('; ')}`} |`
+    `${num(s.audioDelivered * 100)}% | ${fmtMs(s.serverLoop.p99)} | ${fmtMs(s.loadLoopP99)} | ${num(s.rssBytes / 2 ** 20, 1)} | ` +
+    `${num(s.rssPerPhoneBytes / 1024, 1)} | ${s.reconnects.missed_pong} | ${s.holds ? 'yes' : `no: ${s.broke.join('; ')}`}` +
+    `${s.retried === undefined ? '' : ` (second try; the first broke: ${s.retried.join('; ')})`} |`
+}
+
+/** Tether's steps then the baseline's, each by size (the half-way step runs after the break). */
+function ordered (r: FleetLadderResult): FleetStep[] {
+  const bySize = (steps: FleetStep[]): FleetStep[] => [...steps].sort((a, b) => a.phones - b.phones)
+  return [...bySize(r.steps.tether), ...bySize(r.steps.baseline)]
 }
 
 export function formatFleetLadder (r: FleetLadderResult): string {
@@ -28,7 +35,7 @@ export function formatFleetLadder (r: FleetLadderResult): string {
     if (r.steps[name].length === 0) return 'not run'
     const cap = r.capacity[name]
     const top = r.steps[name].at(-1)
-    const topped = top !== undefined && top.holds && top.phones === o.ladder.at(-1) ? ' (the top of the ladder: the real figure is higher)' : ''
+    const topped = top !== undefined && top.holds && top.phones === o.ladder.at(-1) ? ' (the top of the ladder: it may hold more)' : ''
     return cap === null ? `below ${o.ladder[0] ?? '?'} phones` : `${cap} phones${topped}`
   }
   const t = r.capacity.tether
@@ -46,13 +53,13 @@ export function formatFleetLadder (r: FleetLadderResult): string {
       (t !== null && b !== null ? ` (Tether/baseline ${(t / b).toFixed(2)}x, to the ladder's resolution)` : '') + '.**',
     '',
     '| server | phones | streaming | connected | server CPU (% of a core) | CPU per phone (ms/s) | ping->pong p99 (ms) | button->display p99 (ms) | ' +
-      'app display->phone p99 (ms) | LC3->app p99 (ms) | PCM delivered | server loop delay p99 (ms) | load generator loop p99 (ms) | RSS (MiB) | ' +
+      'app display->phone p99 (ms) | LC3->app p99 (ms) | audio delivered | server loop delay p99 (ms) | load generator loop p99 (ms) | RSS (MiB) | ' +
       'RSS per phone (KiB) | missed-pong reconnects | holds |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
-    ...[...r.steps.tether, ...r.steps.baseline].map(stepRow),
+    ...ordered(r).map(stepRow),
     '',
     'RSS per phone counts the phone\'s session and its app\'s socket. Other counts per step:',
-    ...[...r.steps.tether, ...r.steps.baseline].map(s =>
+    ...ordered(r).map(s =>
       `- ${s.target} ${s.phones}: connected in ${num(s.connectMs / 1000, 1)} s; reconnects ${counts(s.reconnects)}; ` +
       `refused ${counts(s.refusals)}; REST ${counts(s.rest)}; LC3 messages lost on the way ${s.audioLost}` +
       (Number.isFinite(s.lc3Dropped) ? `, dropped by the decoder ${s.lc3Dropped}` : '') +
