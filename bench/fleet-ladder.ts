@@ -19,6 +19,7 @@
  * hold the answer back: what is timed is the server, not the throttle.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { performance, monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
@@ -26,7 +27,7 @@ import { pinForFleet } from './affinity.js'
 import { FleetApps } from './fleet-apps.js'
 import { PhoneFleet, type FleetPhone, type ReconnectReason } from './phone-fleet.js'
 import { collectGarbage, scrapeLoopDelay, scrapeMemory, scrapeSum, startCpuProfile, type LoopDelay } from './probes.js'
-import { freePort, startServerProcess, type ServerProcess } from './server-process.js'
+import { freePort, startServerProcess, threadCpuMs, type ServerProcess } from './server-process.js'
 import { summarize, type LatencySummary } from './stats.js'
 import { sleep, targetSpec, type BenchContext, type TargetName } from './suites.js'
 import { simEmail } from './tokens.js'
@@ -53,6 +54,10 @@ export interface FleetStep {
   connectMs: number
   windowMs: number
   serverCpuPercent: number
+  /** Of which the main thread (the event loop); the rest is the other threads (LC3 worker, GC helpers). */
+  mainThreadCpuPercent: number
+  /** 1-minute load average at the end of the window: the machine is shared. */
+  loadAverage: number
   rssBytes: number
   rssPerPhoneBytes: number
   pingPong: LatencySummary
@@ -227,6 +232,7 @@ async function runStep (ctx: BenchContext, name: TargetName, phones: number, opt
     loadLoop.enable()
     const stopProfile = ctx.options.profileDir === null || inspector === null ? null : await startCpuProfile(inspector)
     const cpuBefore = server.cpuMs()
+    const threadsBefore = threadCpuMs(server.pid)
     const windowStarted = performance.now()
     while (performance.now() - windowStarted < options.windowMs) {
       ctx.progress(`${name}: fleet of ${phones}: measuring, ${((performance.now() - windowStarted) / 1000).toFixed(0)}/` +
@@ -235,6 +241,8 @@ async function runStep (ctx: BenchContext, name: TargetName, phones: number, opt
     }
     const windowMs = performance.now() - windowStarted
     const cpuMs = server.cpuMs() - cpuBefore
+    const mainThreadMs = threadCpuMs(server.pid).main - threadsBefore.main
+    const loadAverage = loadavg()[0] ?? Number.NaN
     if (stopProfile !== null && ctx.options.profileDir !== null) {
       mkdirSync(ctx.options.profileDir, { recursive: true })
       writeFileSync(join(ctx.options.profileDir, `${name}-fleet-${phones}.cpuprofile`), JSON.stringify(await stopProfile()))
@@ -260,6 +268,8 @@ async function runStep (ctx: BenchContext, name: TargetName, phones: number, opt
       connectMs,
       windowMs,
       serverCpuPercent: cpuMs / windowMs * 100,
+      mainThreadCpuPercent: mainThreadMs / windowMs * 100,
+      loadAverage,
       rssBytes: memory.rssBytes,
       rssPerPhoneBytes: (memory.rssBytes - before.rssBytes) / phones,
       pingPong,
@@ -356,7 +366,8 @@ export async function fleetLadder (ctx: BenchContext, targets: readonly TargetNa
 
 function logStep (step: FleetStep, label = ''): void {
   process.stderr.write(`[bench] ${step.target} fleet ${step.phones}${label === '' ? '' : ` (${label})`}: ` +
-    `${step.holds ? 'holds' : `breaks (${step.broke.join(', ')})`}; cpu ${step.serverCpuPercent.toFixed(0)}%, ` +
+    `${step.holds ? 'holds' : `breaks (${step.broke.join(', ')})`}; cpu ${step.serverCpuPercent.toFixed(0)}% ` +
+    `(main thread ${step.mainThreadCpuPercent.toFixed(0)}%), load average ${step.loadAverage.toFixed(1)}, ` +
     `ping p99 ${step.pingPong.p99.toFixed(1)}, button p99 ${step.buttonDisplay.p99.toFixed(1)}, audio p99 ${step.audio.p99.toFixed(1)}, ` +
     `loop p99 ${step.serverLoop.p99.toFixed(1)} ms, load loop p99 ${step.loadLoopP99.toFixed(1)} ms\n`)
 }

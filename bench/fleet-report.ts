@@ -16,10 +16,10 @@ const counts = (record: Record<string, number>): string => {
 function stepRow (s: FleetStep): string {
   // ms of server CPU per second per phone: % of a core x 10 / phones.
   const perPhone = s.serverCpuPercent * 10 / s.phones
-  return `| ${s.target} | ${s.phones} | ${s.streaming} | ${s.open} | ${num(s.serverCpuPercent, 1)} | ${num(perPhone, 3)} | ` +
+  return `| ${s.target} | ${s.phones} | ${s.streaming} | ${s.open} | ${num(s.serverCpuPercent, 1)} (${num(s.mainThreadCpuPercent, 1)}) | ${num(perPhone, 3)} | ` +
     `${fmtMs(s.pingPong.p99)} | ${fmtMs(s.buttonDisplay.p99)} | ${fmtMs(s.tickDisplay.p99)} | ${fmtMs(s.audio.p99)} | ` +
     `${num(s.audioDelivered * 100)}% | ${fmtMs(s.serverLoop.p99)} | ${fmtMs(s.loadLoopP99)} | ${num(s.rssBytes / 2 ** 20, 1)} | ` +
-    `${num(s.rssPerPhoneBytes / 1024, 1)} | ${s.reconnects.missed_pong} | ${s.holds ? 'yes' : `no: ${s.broke.join('; ')}`}` +
+    `${num(s.rssPerPhoneBytes / 1024, 1)} | ${s.reconnects.missed_pong} | ${num(s.loadAverage, 1)} | ${s.holds ? 'yes' : `no: ${s.broke.join('; ')}`}` +
     `${s.retried === undefined ? '' : ` (second try; the first broke: ${s.retried.join('; ')})`} |`
 }
 
@@ -40,6 +40,12 @@ export function formatFleetLadder (r: FleetLadderResult): string {
   }
   const t = r.capacity.tether
   const b = r.capacity.baseline
+  // Where the CPU alone would run out: the largest step's phones scaled to a whole core (linear, so an upper bound).
+  const ceiling = (name: 'tether' | 'baseline'): string => {
+    const top = [...r.steps[name]].sort((x, y) => y.phones - x.phones)[0]
+    if (top === undefined || !(top.serverCpuPercent > 0)) return '-'
+    return `${num(top.phones * 100 / top.serverCpuPercent)} phones (from ${top.phones} at ${num(top.serverCpuPercent, 1)}% of a core)`
+  }
   const lines = [
     '### Phone fleet (bench/fleet-ladder.ts)',
     '',
@@ -52,10 +58,14 @@ export function formatFleetLadder (r: FleetLadderResult): string {
     `**Capacity of one core: Tether ${capacity('tether')}, baseline ${capacity('baseline')}` +
       (t !== null && b !== null ? ` (Tether/baseline ${(t / b).toFixed(2)}x, to the ladder's resolution)` : '') + '.**',
     '',
-    '| server | phones | streaming | connected | server CPU (% of a core) | CPU per phone (ms/s) | ping->pong p99 (ms) | button->display p99 (ms) | ' +
+    `Where the CPU alone would run out (server CPU scaled linearly to 100% of the core; ignores latency): Tether ${ceiling('tether')}, ` +
+      `baseline ${ceiling('baseline')}. When a step breaks well below its CPU ceiling, the p99s were lost to scheduling, not to work: ` +
+      'see the load average column.',
+    '',
+    '| server | phones | streaming | connected | server CPU, % of a core (main thread) | CPU per phone (ms/s) | ping->pong p99 (ms) | button->display p99 (ms) | ' +
       'app display->phone p99 (ms) | LC3->app p99 (ms) | audio delivered | server loop delay p99 (ms) | load generator loop p99 (ms) | RSS (MiB) | ' +
-      'RSS per phone (KiB) | missed-pong reconnects | holds |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+      'RSS per phone (KiB) | missed-pong reconnects | machine load average | holds |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...ordered(r).map(stepRow),
     '',
     'RSS per phone counts the phone\'s session and its app\'s socket. Other counts per step:',

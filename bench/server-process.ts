@@ -78,6 +78,28 @@ export function processCpuMs (pid: number): number {
   }
 }
 
+/**
+ * CPU time of a process split into its main thread (the event loop) and all
+ * its other threads (for Tether: the LC3 decoding worker, V8's GC helpers,
+ * the inspector), in ms; NaN where /proc is not there.
+ */
+export function threadCpuMs (pid: number): { main: number, others: number } {
+  try {
+    const total = processCpuMs(pid)
+    const main = readThreadCpuMs(`/proc/${pid}/task/${pid}/stat`)
+    return { main, others: total - main }
+  } catch {
+    return { main: Number.NaN, others: Number.NaN }
+  }
+}
+
+function readThreadCpuMs (file: string): number {
+  ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  const stat = readFileSync(file, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 1000 / ticksPerSecond
+}
+
 const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 
 export async function startServerProcess (spec: ServerSpec, readyTimeoutMs = 20_000): Promise<ServerProcess> {
