@@ -24,7 +24,7 @@ import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { performance, monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { pinForFleet } from './affinity.js'
+import { pinForFleet, type Pinning } from './affinity.js'
 import { FleetApps } from './fleet-apps.js'
 import { PhoneFleet, type FleetPhone, type ReconnectReason } from './phone-fleet.js'
 import { collectGarbage, scrapeLoopDelay, scrapeMemory, scrapeSum, startCpuProfile, type LoopDelay } from './probes.js'
@@ -44,6 +44,8 @@ export interface FleetLadderOptions {
   concurrency: number
   /** The p99 every latency must stay under for a step to hold. */
   p99LimitMs: number
+  /** Nice value for the server and the load generator (0: as they are; negative needs root). */
+  nice: number
 }
 
 export interface FleetStep {
@@ -121,14 +123,14 @@ interface Samples { button: number[], tick: number[] }
 const userOf = (index: number): string => simEmail(USER_PREFIX, index)
 
 async function runStep (ctx: BenchContext, name: TargetName, phones: number, options: FleetLadderOptions,
-  serverCpus: string | null, lc3Frames: Buffer): Promise<FleetStep> {
+  placement: Pinning['server'], lc3Frames: Buffer): Promise<FleetStep> {
   const port = await freePort()
   const base = targetSpec(ctx, name, port)
   const server: ServerProcess = await startServerProcess({
     ...base,
     name: `${name} fleet ${phones}`,
     openFiles: 3 * phones + 2048,
-    ...(serverCpus === null ? {} : { cpus: serverCpus })
+    ...placement
   })
   const streamEvery = options.streamShare > 0 ? Math.max(1, Math.round(1 / options.streamShare)) : 0
   const streams = (index: number): boolean => streamEvery > 0 && index % streamEvery === 0
@@ -322,7 +324,7 @@ function judgeStep (step: FleetStep, options: FleetLadderOptions): void {
 
 export async function fleetLadder (ctx: BenchContext, targets: readonly TargetName[], options: FleetLadderOptions): Promise<FleetLadderResult> {
   const lc3Frames = readFileSync(fileURLToPath(new URL('../../test/vectors/lc3/frames-40.lc3', import.meta.url)))
-  const pinning = pinForFleet()
+  const pinning = pinForFleet(options.nice)
   const result: FleetLadderResult = {
     options,
     pinning: pinning.note,

@@ -30,6 +30,8 @@ export interface StormOptions {
   /** After all are back: watch this long for phones that fall out again. */
   settleMs: number
   concurrency: number
+  /** Nice value for the servers and the phones (0: as they are). */
+  nice: number
 }
 
 export interface StormResult {
@@ -91,11 +93,10 @@ function diff (after: Record<string, number>, before: Record<string, number>): R
 
 export async function restartStorm (ctx: BenchContext, options: StormOptions): Promise<StormResult> {
   const port = await freePort()
-  const pinning = pinForFleet()
-  const cpus = pinning.server === null ? {} : { cpus: pinning.server }
+  const pinning = pinForFleet(options.nice)
   const base = targetSpec(ctx, 'tether', port)
   const openFiles = options.phones + 2048
-  let server: ServerProcess = await startServerProcess({ ...base, name: 'tether (before the restart)', openFiles, ...cpus })
+  let server: ServerProcess = await startServerProcess({ ...base, name: 'tether (before the restart)', openFiles, ...pinning.server })
   const fleet = new PhoneFleet({
     baseUrl: server.httpUrl,
     tokenFor: index => ctx.sign(simEmail('storm', index), `storm-${index}`),
@@ -129,7 +130,7 @@ export async function restartStorm (ctx: BenchContext, options: StormOptions): P
       delete env.UPGRADE_RATE_LIMIT
       delete env.USER_CONNECTS_PER_MINUTE
     }
-    server = await startServerProcess({ ...base, env, name: 'tether (after the restart)', openFiles, ...cpus })
+    server = await startServerProcess({ ...base, env, name: 'tether (after the restart)', openFiles, ...pinning.server })
     const restartMs = performance.now() - signalled
     const timeline: number[] = []
     let nextMark = signalled + TIMELINE_MS

@@ -50,9 +50,13 @@ const USAGE = `usage: npm run bench -- [options]
                       at connect, presses a button every 5 s (its app answers with a display), gets a display
                       a second; 10% stream LC3 to their app. Server pinned to core 0 with taskset where it
                       can be. Reports CPU, RSS and p99s per step, and the capacity of one core: the largest
-                      step with every p99 under 100 ms and no missed-pong reconnect. Stops at the first
-                      step that breaks.
-  --fleet-window MS   measured time per fleet step (default 20000, after --fleet-warmup, default 3000)
+                      step with every p99 under 100 ms and no missed-pong reconnect. The first step that
+                      breaks is tried twice, then one step half-way back; then at most one more step up.
+  --fleet-window MS   measured time per fleet step (default 20000)
+  --fleet-warmup MS   unmeasured time before each fleet window (default 3000)
+  --fleet-nice N      run the fleet's and the storm's server and load generator at nice N (e.g. -10; negative
+                      needs root). On a machine busy with other work this keeps its scheduling stalls out of
+                      the p99s; the report says when it was used (default 0: as started)
   --storm N           restart storm: N phones on Tether, SIGTERM, a new process on the same port, all
                       phones back 5 s after their close; 0 skips (default 10000)
   --storm-limits LIST UPGRADE_RATE_LIMIT of the restarted process, one storm each: default (Tether's own),
@@ -60,8 +64,9 @@ const USAGE = `usage: npm run bench -- [options]
   --storm-timeout MS  how long a storm may take to get every phone back (default 120000)
   --no-write          print the table only; do not append to bench/RESULTS.md
 
-Quick smoke run (about 2 minutes):
-  npm run bench -- --rounds 1 --sessions 500 --capacity 0 --streaming-phones 0 --fleet-ladder 50,100 --fleet-window 5000 --storm 500 --storm-timeout 30000 --no-write`
+Quick smoke run of the fleet and the storm only (about 2 minutes; --rounds 0 skips the main suites):
+  npm run bench -- --rounds 0 --capacity 0 --streaming-phones 0 --fleet-ladder 50 --fleet-window 3000
+    --fleet-warmup 1000 --storm 500 --storm-limits default,off --storm-timeout 20000 --no-write`
 
 class UsageError extends Error {
   /** True when the user asked for the usage text: not an error. */
@@ -77,6 +82,7 @@ interface RunOptions extends BenchOptions {
   fleetLadder: number[]
   fleetWindowMs: number
   fleetWarmupMs: number
+  fleetNice: number
   storm: number
   stormLimits: StormLimit[]
   stormTimeoutMs: number
@@ -134,6 +140,7 @@ function parseOptions (argv: string[]): RunOptions {
       'fleet-ladder': { type: 'string' },
       'fleet-window': { type: 'string' },
       'fleet-warmup': { type: 'string' },
+      'fleet-nice': { type: 'string' },
       storm: { type: 'string' },
       'storm-limits': { type: 'string' },
       'storm-timeout': { type: 'string' },
@@ -166,6 +173,7 @@ function parseOptions (argv: string[]): RunOptions {
     fleetLadder: ladderOf(values['fleet-ladder']),
     fleetWindowMs: int(values['fleet-window'], 'fleet-window', 20_000, 1000),
     fleetWarmupMs: int(values['fleet-warmup'], 'fleet-warmup', 3000, 0),
+    fleetNice: int(values['fleet-nice'], 'fleet-nice', 0, -20),
     storm: int(values.storm, 'storm', 10_000, 0),
     stormLimits: stormLimitsOf(values['storm-limits']),
     stormTimeoutMs: int(values['storm-timeout'], 'storm-timeout', 120_000, 1000)
@@ -278,13 +286,14 @@ async function main (): Promise<void> {
         windowMs: options.fleetWindowMs,
         streamShare: 0.1,
         concurrency: options.concurrency,
-        p99LimitMs: 100
+        p99LimitMs: 100,
+        nice: options.fleetNice
       })
     }
     if (options.storm > 0 && options.only.includes('tether')) {
       for (const limit of options.stormLimits) {
         results.storm.push(await restartStorm(ctx, {
-          phones: options.storm, limit, timeoutMs: options.stormTimeoutMs, settleMs: 10_000, concurrency: options.concurrency
+          phones: options.storm, limit, timeoutMs: options.stormTimeoutMs, settleMs: 10_000, concurrency: options.concurrency, nice: options.fleetNice
         }))
       }
     }

@@ -21,6 +21,8 @@ export interface ServerSpec {
   nodeFlags?: readonly string[]
   /** Run on these CPUs only (`taskset -c`, e.g. `0`); undefined: anywhere. */
   cpus?: string
+  /** Scheduling priority (`nice -n`, every thread); undefined: inherited. */
+  nice?: number
 }
 
 export interface ExitInfo { code: number | null, signal: NodeJS.Signals | null, at: number }
@@ -105,7 +107,8 @@ const sleep = async (ms: number): Promise<void> => await new Promise(resolve => 
 export async function startServerProcess (spec: ServerSpec, readyTimeoutMs = 20_000): Promise<ServerProcess> {
   const args = [...(spec.nodeFlags ?? []), '--inspect=127.0.0.1:0', spec.script]
   const command = ['bash', '-c', raiseLimitScript(spec.openFiles), 'bash', process.execPath, ...args]
-  // taskset and bash both exec, so the child's pid is the server's own.
+  // taskset, nice and bash all exec, so the child's pid is the server's own.
+  if (spec.nice !== undefined) command.unshift('nice', '-n', String(spec.nice))
   if (spec.cpus !== undefined) command.unshift('taskset', '-c', spec.cpus)
   const child: ChildProcess = spawn(command[0] as string, command.slice(1), {
     env: { ...process.env, ...spec.env },
