@@ -54,9 +54,10 @@ const USAGE = `usage: npm run bench -- [options]
                       breaks is tried twice, then one step half-way back; then at most one more step up.
   --fleet-window MS   measured time per fleet step (default 20000)
   --fleet-warmup MS   unmeasured time before each fleet window (default 3000)
-  --fleet-nice N      run the fleet's and the storm's server and load generator at nice N (e.g. -10; negative
-                      needs root). On a machine busy with other work this keeps its scheduling stalls out of
-                      the p99s; the report says when it was used (default 0: as started)
+  --fleet-nice=N      run the fleet's and the storm's server and load generator at nice N, written with '='
+                      for a negative N (--fleet-nice=-10; needs root). On a machine busy with other work this
+                      keeps its scheduling stalls out of the p99s; the report says when it was used
+                      (default 0: as started)
   --storm N           restart storm: N phones on Tether, SIGTERM, a new process on the same port, all
                       phones back 5 s after their close; 0 skips (default 10000)
   --storm-limits LIST UPGRADE_RATE_LIMIT of the restarted process, one storm each: default (Tether's own),
