@@ -20,7 +20,8 @@ function stepRow (s: FleetStep): string {
     `${fmtMs(s.pingPong.p99)} | ${fmtMs(s.buttonDisplay.p99)} | ${fmtMs(s.tickDisplay.p99)} | ${fmtMs(s.audio.p99)} | ` +
     `${num(s.audioDelivered * 100)}% | ${fmtMs(s.serverLoop.p99)} | ${fmtMs(s.loadLoopP99)} | ${num(s.rssBytes / 2 ** 20, 1)} | ` +
     `${num(s.rssPerPhoneBytes / 1024, 1)} | ${s.reconnects.missed_pong} | ${num(s.loadAverage, 1)} | ${s.holds ? 'yes' : `no: ${s.broke.join('; ')}`}` +
-    `${s.retried === undefined ? '' : ` (second try; the first broke: ${s.retried.join('; ')})`} |`
+    `${!s.holds && s.stalled ? ' (load generator stalled: inconclusive)' : ''}` +
+    `${s.retried === undefined ? '' : ` (try ${s.retried.length + 1}; earlier tries broke on: ${s.retried.join(' / ')})`} |`
 }
 
 /** Tether's steps then the baseline's, each by size (the half-way step runs after the break). */
