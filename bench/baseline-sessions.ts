@@ -3,7 +3,11 @@
  * the way a minimal `ws` server would. One session per user with a grace
  * period and resume, the same `connection_ack`, a heartbeat (one shared sweep
  * that pings every socket and terminates silent ones, as in the `ws` README),
- * counters for the admin summary, and a relay of audio to one subscriber.
+ * counters for the admin summary, and the work the phone fleet asks of a
+ * session: one app per session (`/app-ws`), audio relayed to it when it
+ * subscribes to `audio_chunk` (with the microphone turned on at the phone, as
+ * Tether does), `button_press` relayed to it as `data_stream`, its displays
+ * relayed to the phone, and `device_state_update` on a device state post.
  */
 import { randomUUID } from 'node:crypto'
 import type { RawData, WebSocket } from 'ws'
@@ -64,7 +68,10 @@ export class BaselineSession {
   transcripts = 0
   messagesIn = 0
   messagesOut = 0
+  /** The session's app socket (one app is all the benchmark runs). */
+  app: WebSocket | null = null
   audioSubscriber: WebSocket | null = null
+  buttonSubscriber: WebSocket | null = null
   constructor (readonly userId: string, readonly sequence: number) {}
 }
 
@@ -109,6 +116,8 @@ export class BaselineRegistry {
     session.connectedAt = now
     this.connections.add(connection)
     this.send(session, this.ack(session, connection, reconnection))
+    // A phone that comes back is told again what its microphone should do.
+    if (session.audioSubscriber !== null) this.sendMicrophone(session)
     ws.on('message', (data, isBinary) => this.receive(connection, data, isBinary))
     ws.on('ping', () => { connection.lastInboundAt = Date.now() })
     ws.on('pong', () => { connection.lastInboundAt = Date.now() })
@@ -116,12 +125,46 @@ export class BaselineRegistry {
     ws.on('error', () => ws.terminate())
   }
 
-  /** An app socket asked for the session's audio. */
-  subscribeAudio (userId: string, ws: WebSocket): boolean {
+  /** An app socket was initialised for the user's session. */
+  attachApp (userId: string, ws: WebSocket): boolean {
     const session = this.sessions.get(userId)
     if (session === undefined) return false
-    session.audioSubscriber = ws
-    ws.once('close', () => { if (session.audioSubscriber === ws) session.audioSubscriber = null })
+    session.app = ws
+    ws.once('close', () => {
+      if (session.app === ws) session.app = null
+      if (session.audioSubscriber === ws) session.audioSubscriber = null
+      if (session.buttonSubscriber === ws) session.buttonSubscriber = null
+    })
+    return true
+  }
+
+  /** The app's subscription list: audio (the phone is told to stream) and button presses. */
+  subscribe (userId: string, ws: WebSocket, subscriptions: readonly unknown[]): boolean {
+    const session = this.sessions.get(userId)
+    if (session === undefined) return false
+    const audio = subscriptions.includes('audio_chunk')
+    const hadAudio = session.audioSubscriber !== null
+    session.audioSubscriber = audio ? ws : session.audioSubscriber === ws ? null : session.audioSubscriber
+    session.buttonSubscriber = subscriptions.includes('button_press') ? ws : session.buttonSubscriber === ws ? null : session.buttonSubscriber
+    if (audio !== hadAudio) this.sendMicrophone(session)
+    return true
+  }
+
+  /** An app's display, relayed to the phone (no throttle, no layers: the raw minimum). */
+  display (userId: string, packageName: string, message: { view?: unknown, layout?: unknown }): void {
+    const session = this.sessions.get(userId)
+    if (session === undefined) return
+    this.send(session, { type: 'display_event', packageName, view: message.view ?? 'main', layout: message.layout, timestamp: new Date().toISOString() })
+  }
+
+  /** `POST /api/client/device/state`: the session's app hears of it. False when the user has no session. */
+  deviceState (userId: string, state: Record<string, unknown>): boolean {
+    const session = this.sessions.get(userId)
+    if (session === undefined) return false
+    const app = session.app
+    if (app !== null && app.readyState === OPEN) {
+      app.send(JSON.stringify({ type: 'device_state_update', state, fullSnapshot: false, timestamp: new Date().toISOString() }))
+    }
     return true
   }
 
@@ -183,6 +226,7 @@ export class BaselineRegistry {
         connection.ws.close(GOING_AWAY, 'server shutting down')
       }
       session.audioSubscriber?.close(GOING_AWAY, 'server shutting down')
+      session.app?.close(GOING_AWAY, 'server shutting down')
     }
     this.sessions.clear()
     await Promise.all(closing)
@@ -248,6 +292,25 @@ export class BaselineRegistry {
     if (message.type === 'connection_init') this.send(session, this.ack(session, connection, session.reconnections > 0))
     else if (message.type === 'ping') this.send(session, { type: 'pong', timestamp: new Date().toISOString() })
     else if (message.type === 'local_transcription') session.transcripts += 1
+    else if (message.type === 'button_press') this.relayButton(session, message)
+  }
+
+  private relayButton (session: BaselineSession, message: object): void {
+    const app = session.buttonSubscriber
+    if (app === null || app.readyState !== OPEN) return
+    app.send(JSON.stringify({ type: 'data_stream', sessionId: session.userId, streamType: 'button_press', data: message, timestamp: new Date().toISOString() }))
+  }
+
+  private sendMicrophone (session: BaselineSession): void {
+    const on = session.audioSubscriber !== null
+    this.send(session, {
+      type: 'microphone_state_change',
+      sessionId: session.userId,
+      isMicrophoneEnabled: on,
+      requiredData: on ? ['pcm'] : [],
+      bypassVad: on,
+      timestamp: new Date().toISOString()
+    })
   }
 
   private error (session: BaselineSession, code: string, message: string): void {
@@ -269,6 +332,7 @@ export class BaselineRegistry {
       if (this.sessions.get(session.userId) === session && session.state === 'grace') {
         this.sessions.delete(session.userId)
         session.audioSubscriber?.close(1000, 'User session ended')
+        session.app?.close(1000, 'User session ended')
       }
     }, this.config.gracePeriodMs)
   }

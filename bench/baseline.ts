@@ -5,8 +5,16 @@
  * can tell: HS256 auth before the upgrade (401 otherwise), the same ack,
  * heartbeat, grace and resume, a 1008 close once the token's `exp` passes
  * (checked by the heartbeat sweep), an admin `/sessions` page with the same
- * Summary, `/metrics` with the two memory series Tether exports, an audio relay
+ * Summary, `/metrics` with the two memory series Tether exports and the same
+ * event-loop delay series (prom-client's, computed the same way), an audio relay
  * to one subscriber on `/app-ws`, and a drain on SIGTERM (1001, exit 0).
+ *
+ * For the phone fleet (bench/fleet-ladder.ts) it also does the phone's work, as
+ * plainly as it can: JSON ping -> pong, the REST calls a phone makes at connect
+ * (`POST /api/client/device/state`, `GET /api/client/apps`,
+ * `POST /api/client/audio/configure`) with the same bearer check and JSON
+ * parse, `button_press` relayed to the app, the app's displays relayed to the
+ * phone, and audio relayed to the app as it came (no LC3 decode).
  *
  * Environment (read once, the names Tether uses): PORT, HOST,
  * AUGMENTOS_AUTH_JWT_SECRET, ADMIN_EMAILS, GRACE_PERIOD_MS, PING_INTERVAL_MS,
@@ -14,6 +22,7 @@
  * SHUTDOWN_TIMEOUT_MS, NODE_ID.
  */
 import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { Duplex } from 'node:stream'
 import { createVerifier } from 'fast-jwt'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -121,22 +130,91 @@ async function main (): Promise<void> {
     })
   }
 
-  const server = createServer((request, response) => {
-    const url = new URL(request.url ?? '/', 'http://baseline')
-    if (request.method !== 'GET') return json(response, 404, { statusCode: 404, error: 'Not Found', message: 'no route' })
+  // prom-client's event-loop series: 10 ms resolution, reset at every scrape.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  loopDelay.enable()
+
+  /** The phone's REST calls at connect (PHONE.md section 1), the minimum a phone needs from each. */
+  function clientApi (request: IncomingMessage, response: ServerResponse, path: string, body: Record<string, unknown>): void {
+    const token = bearer(request.headers.authorization)
+    const identity = token === undefined ? null : identityOf(token)
+    if (identity === null) return json(response, 401, { error: 'invalid or missing token' })
+    const route = `${request.method ?? ''} ${path}`
+    const now = new Date().toISOString()
+    if (route === 'POST /api/client/device/state') {
+      if (!registry.deviceState(identity.userId, body)) return json(response, 503, { error: 'NO_ACTIVE_SESSION', message: 'no session' })
+      const modelName = typeof body.modelName === 'string' ? body.modelName : null
+      return json(response, 200, {
+        success: true,
+        appliedState: { isGlassesConnected: body.connected === true, isPhoneConnected: true, modelName },
+        timestamp: now
+      })
+    }
+    if (route === 'GET /api/client/apps') {
+      const running = registry.sessions.get(identity.userId)?.app != null
+      return json(response, 200, {
+        success: true,
+        data: [{
+          packageName: 'com.tether.bench.relay',
+          name: 'Tether bench relay',
+          webviewUrl: '',
+          logoUrl: '',
+          type: 'standard',
+          permissions: [],
+          running,
+          healthy: true,
+          hardwareRequirements: []
+        }],
+        timestamp: now
+      })
+    }
+    if (route === 'POST /api/client/audio/configure') {
+      if (body.format !== 'lc3' && body.format !== 'pcm') return json(response, 400, { error: 'format must be lc3 or pcm' })
+      const lc3Config = body.format === 'lc3' ? { sampleRate: 16000, frameDurationMs: 10, frameSizeBytes: 20, ...(body.lc3Config as object) } : undefined
+      return json(response, 200, { success: true, format: body.format, lc3Config, timestamp: now })
+    }
+    json(response, 404, { statusCode: 404, error: 'Not Found', message: 'no route' })
+  }
+
+  function get (request: IncomingMessage, response: ServerResponse, url: URL): void {
     switch (url.pathname) {
       case '/health': return json(response, 200, { status: 'ok' })
       case '/ready': return json(response, draining ? 503 : 200, { status: draining ? 'draining' : 'ready' })
       case '/sessions': return listSessions(request, response, url)
       case '/metrics': {
-        // The two series the benchmark reads from Tether's prom-client metrics, computed the same way.
+        // The series the benchmark reads from Tether's prom-client metrics, computed the same way.
         const memory = process.memoryUsage()
+        const seconds = (ns: number): number => ns / 1e9
+        const lag = `nodejs_eventloop_lag_p50_seconds ${seconds(loopDelay.percentile(50))}\n` +
+          `nodejs_eventloop_lag_p99_seconds ${seconds(loopDelay.percentile(99))}\nnodejs_eventloop_lag_max_seconds ${seconds(loopDelay.max)}\n`
+        loopDelay.reset()
         response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
-        response.end(`process_resident_memory_bytes ${memory.rss}\nnodejs_heap_size_used_bytes ${memory.heapUsed}\n`)
+        response.end(`process_resident_memory_bytes ${memory.rss}\nnodejs_heap_size_used_bytes ${memory.heapUsed}\n${lag}`)
         return
       }
+      case '/api/client/apps': return clientApi(request, response, url.pathname, {})
       default: return json(response, 404, { statusCode: 404, error: 'Not Found', message: 'no route' })
     }
+  }
+
+  const server = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://baseline')
+    if (request.method === 'GET') return get(request, response, url)
+    if (request.method !== 'POST') return json(response, 404, { statusCode: 404, error: 'Not Found', message: 'no route' })
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => {
+      // The phone sends `content-type: application/json` also with no body: empty is {}.
+      const text = Buffer.concat(chunks).toString('utf8')
+      let body: unknown
+      try {
+        body = text === '' ? {} : JSON.parse(text)
+      } catch {
+        return json(response, 400, { error: 'body is not JSON' })
+      }
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) return json(response, 400, { error: 'body must be an object' })
+      clientApi(request, response, url.pathname, body as Record<string, unknown>)
+    })
   })
 
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -158,7 +236,10 @@ async function main (): Promise<void> {
     refuseUpgrade(socket, 404, 'NOT_FOUND')
   })
 
-  /** A relay subscriber: `tpa_connection_init` names the user (its sessionId), `subscription_update` asks for audio. */
+  /**
+   * An app: `tpa_connection_init` names the user (its sessionId), `subscription_update` asks for audio and
+   * button presses, `display_event` goes to the phone.
+   */
   function acceptApp (ws: WebSocket): void {
     appSockets.add(ws)
     let userId: string | null = null
@@ -166,19 +247,20 @@ async function main (): Promise<void> {
     ws.on('error', () => ws.terminate())
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) return
-      let message: { type?: unknown, sessionId?: unknown, subscriptions?: unknown }
+      let message: { type?: unknown, sessionId?: unknown, subscriptions?: unknown, packageName?: unknown, view?: unknown, layout?: unknown }
       try {
         message = JSON.parse(data.toString('utf8')) as typeof message
       } catch {
         ws.close(1008, 'not JSON')
         return
       }
-      if (message.type === 'tpa_connection_init' && typeof message.sessionId === 'string' && registry.sessions.has(message.sessionId)) {
+      if (message.type === 'tpa_connection_init' && typeof message.sessionId === 'string' && registry.attachApp(message.sessionId, ws)) {
         userId = message.sessionId
         ws.send(JSON.stringify({ type: 'tpa_connection_ack', sessionId: userId, settings: [], timestamp: new Date().toISOString() }))
-      } else if (message.type === 'subscription_update' && userId !== null && Array.isArray(message.subscriptions) &&
-        message.subscriptions.includes('audio_chunk')) {
-        registry.subscribeAudio(userId, ws)
+      } else if (message.type === 'subscription_update' && userId !== null && Array.isArray(message.subscriptions)) {
+        registry.subscribe(userId, ws, message.subscriptions)
+      } else if (message.type === 'display_event' && userId !== null && typeof message.layout === 'object' && message.layout !== null) {
+        registry.display(userId, typeof message.packageName === 'string' ? message.packageName : 'app', message)
       } else if (userId === null) {
         ws.close(1008, 'bad init')
       }

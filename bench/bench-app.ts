@@ -19,6 +19,11 @@ export interface BenchApp {
   catalogueFile: string
   /** The next `session_request` for this user. */
   sessionRequest: (userId: string, timeoutMs: number) => Promise<SessionRequest>
+  /**
+   * Hand every later `session_request` to `listener` instead (null: back to
+   * sessionRequest). The phone fleet serves thousands of sessions from one handler.
+   */
+  onSessionRequest: (listener: ((request: SessionRequest) => void) | null) => void
   close: () => Promise<void>
 }
 
@@ -28,6 +33,7 @@ export async function startBenchApp (): Promise<BenchApp> {
   const apiKey = randomBytes(16).toString('hex')
   const waiting = new Map<string, (request: SessionRequest) => void>()
   const early = new Map<string, SessionRequest>()
+  let listener: ((request: SessionRequest) => void) | null = null
   const http = createServer((request, response) => {
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
@@ -43,6 +49,10 @@ export async function startBenchApp (): Promise<BenchApp> {
       if (body.type !== 'session_request' || typeof body.userId !== 'string' || typeof body.sessionId !== 'string' ||
         typeof body.mentraOSWebsocketUrl !== 'string') return
       const hook: SessionRequest = { sessionId: body.sessionId, userId: body.userId, mentraOSWebsocketUrl: body.mentraOSWebsocketUrl }
+      if (listener !== null) {
+        listener(hook)
+        return
+      }
       const resolve = waiting.get(hook.userId)
       if (resolve === undefined) early.set(hook.userId, hook)
       else {
@@ -80,6 +90,7 @@ export async function startBenchApp (): Promise<BenchApp> {
         waiting.set(userId, hook => { clearTimeout(timer); resolve(hook) })
       })
     },
+    onSessionRequest: next => { listener = next },
     close: async () => {
       http.closeAllConnections()
       await new Promise(resolve => http.close(resolve))

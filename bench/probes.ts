@@ -105,3 +105,27 @@ export async function timeGets (url: string, headers: Record<string, string>, co
   }
   return { ...summarize(samples), status, bytes, firstMs }
 }
+
+export interface LoopDelay { p50: number, p99: number, max: number }
+
+/**
+ * The server's event-loop delay since its previous scrape, in ms: prom-client's
+ * `nodejs_eventloop_lag_*` (perf_hooks.monitorEventLoopDelay, 10 ms resolution,
+ * reset at every scrape), which the baseline exports the same way.
+ */
+export async function scrapeLoopDelay (httpUrl: string): Promise<LoopDelay> {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text()
+  const ms = (name: string): number => {
+    const match = new RegExp(`^${name} ([0-9.e+-]+)`, 'm').exec(text)
+    return match === null ? Number.NaN : Number(match[1]) * 1000
+  }
+  return { p50: ms('nodejs_eventloop_lag_p50_seconds'), p99: ms('nodejs_eventloop_lag_p99_seconds'), max: ms('nodejs_eventloop_lag_max_seconds') }
+}
+
+/** A counter or gauge from a server's /metrics, summed over its label sets; 0 when absent. */
+export async function scrapeSum (httpUrl: string, name: string): Promise<number> {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text()
+  let sum = 0
+  for (const match of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)`, 'gm'))) sum += Number(match[1])
+  return sum
+}

@@ -8,6 +8,9 @@ import { fmtMs } from './stats.js'
 import type { ClusterResult } from './cluster-suite.js'
 import type { Lc3BenchResult } from './lc3-decode.js'
 import { formatPhoneStream, type StreamFigures } from './phone-stream.js'
+import type { FleetLadderResult } from './fleet-ladder.js'
+import { formatFleetLadder, formatStorm } from './fleet-report.js'
+import type { StormResult } from './restart-storm.js'
 import type { BenchOptions, CapacityResult, MainResult } from './suites.js'
 
 export interface BenchResults {
@@ -26,6 +29,10 @@ export interface BenchResults {
   lc3: Lc3BenchResult | null
   /** Phones streaming LC3 through a server while another session pings (bench/phone-stream.ts). */
   phoneStream: StreamFigures[] | null
+  /** The realistic phone fleet up its ladder (bench/fleet-ladder.ts); null when skipped. */
+  fleet: FleetLadderResult | null
+  /** One restart storm per upgrade limit tried (bench/restart-storm.ts). */
+  storm: StormResult[]
 }
 
 type Verdict = 'met' | 'NOT met' | ''
@@ -222,7 +229,9 @@ export function resultsSection (results: BenchResults): string {
       : [
           '', `### Phones streaming LC3 through the server (bench/phone-stream.ts, ${results.phoneStream[1]?.phones ?? 0} phones)`, '',
           formatPhoneStream(results.phoneStream), ''
-        ])
+        ]),
+    ...(results.fleet === null ? [] : ['', formatFleetLadder(results.fleet)]),
+    ...(results.storm.length === 0 ? [] : ['', formatStorm(results.storm)])
   ].join('\n')
 }
 

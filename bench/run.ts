@@ -4,7 +4,9 @@
  * as child processes, one at a time; the fleet runs here.
  *
  * Order: Tether main suite, baseline main suite, Tether capacity, baseline
- * capacity, then the cluster row. Flags scale every phase down (see --help).
+ * capacity, the cluster row, the phone fleet ladder (Tether, then the
+ * baseline), the restart storm, then the LC3 figures. Flags scale every phase
+ * down (see --help).
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -19,12 +21,15 @@ import { raiseLimitScript } from './server-process.js'
 import { clusterSuite } from './cluster-suite.js'
 import { lc3DecodeBench } from './lc3-decode.js'
 import { formatPhoneStream, phoneStreamBench } from './phone-stream.js'
+import { fleetLadder } from './fleet-ladder.js'
+import { formatFleetLadder, formatStorm } from './fleet-report.js'
+import { restartStorm, type StormLimit } from './restart-storm.js'
 import { capacitySuite, mainSuite, type BenchContext, type BenchOptions, type TargetName } from './suites.js'
 import { createTokenSigner } from './tokens.js'
 
 const USAGE = `usage: npm run bench -- [options]
   --sessions N        idle sessions for memory, GET /sessions and drain (default 10000)
-  --rounds N          main-suite rounds per server, alternating; the table shows medians (default 3)
+  --rounds N          main-suite rounds per server, alternating; the table shows medians; 0 skips (default 3)
   --capacity N        sessions held with heartbeats on; 0 skips the phase (default 15000)
   --concurrency N     handshakes in flight (default 100)
   --resume N          sessions dropped and resumed (default sessions/10, at most 1000)
@@ -40,14 +45,69 @@ const USAGE = `usage: npm run bench -- [options]
   --cluster           also measure two Tether nodes sharing Redis (needs REDIS_URL support)
   --redis-url URL     Redis for --cluster (default: start redis-server on a free port)
   --streaming-phones N  phones streaming LC3 while another session's ping is timed; 0 skips (default 200)
-  --no-write          print the table only; do not append to bench/RESULTS.md`
+  --fleet-ladder LIST realistic phone fleet, one step per count, e.g. 250,500,1000; 0 skips
+                      (default 250,500,1000,2000,4000,8000). Each phone pings every 5 s, calls the REST API
+                      at connect, presses a button every 5 s (its app answers with a display), gets a display
+                      a second; 10% stream LC3 to their app. Server pinned to core 0 with taskset where it
+                      can be. Reports CPU, RSS and p99s per step, and the capacity of one core: the largest
+                      step with every p99 under 100 ms and no missed-pong reconnect. The first step that
+                      breaks is tried twice, then one step half-way back; then at most one more step up.
+  --fleet-window MS   measured time per fleet step (default 20000)
+  --fleet-warmup MS   unmeasured time before each fleet window (default 3000)
+  --fleet-nice=N      run the fleet's and the storm's server and load generator at nice N, written with '='
+                      for a negative N (--fleet-nice=-10; needs root). On a machine busy with other work this
+                      keeps its scheduling stalls out of the p99s; the report says when it was used
+                      (default 0: as started)
+  --storm N           restart storm: N phones on Tether, SIGTERM, a new process on the same port, all
+                      phones back 5 s after their close; 0 skips (default 10000)
+  --storm-limits LIST UPGRADE_RATE_LIMIT of the restarted process, one storm each: default (Tether's own),
+                      off, or a number (default: default,off)
+  --storm-timeout MS  how long a storm may take to get every phone back (default 120000)
+  --no-write          print the table only; do not append to bench/RESULTS.md
+
+Quick smoke run of the fleet and the storm only (about 2 minutes; --rounds 0 skips the main suites):
+  npm run bench -- --rounds 0 --capacity 0 --streaming-phones 0 --fleet-ladder 50 --fleet-window 3000
+    --fleet-warmup 1000 --storm 500 --storm-limits default,off --storm-timeout 20000 --no-write`
 
 class UsageError extends Error {
   /** True when the user asked for the usage text: not an error. */
   constructor (message: string, readonly help = false) { super(message) }
 }
 
-interface RunOptions extends BenchOptions { only: TargetName[], write: boolean, rounds: number, streamingPhones: number }
+interface RunOptions extends BenchOptions {
+  only: TargetName[]
+  write: boolean
+  rounds: number
+  streamingPhones: number
+  /** Empty: no fleet. */
+  fleetLadder: number[]
+  fleetWindowMs: number
+  fleetWarmupMs: number
+  fleetNice: number
+  storm: number
+  stormLimits: StormLimit[]
+  stormTimeoutMs: number
+}
+
+/** `250,500,1000` -> ascending counts; `0` -> none. */
+function ladderOf (value: string | undefined): number[] {
+  if (value === undefined) return [250, 500, 1000, 2000, 4000, 8000]
+  if (value.trim() === '0') return []
+  const steps = value.split(',').map(part => Number(part.trim()))
+  if (steps.some(n => !Number.isInteger(n) || n < 1)) throw new UsageError('--fleet-ladder is a comma-separated list of positive integers, or 0')
+  return [...new Set(steps)].sort((a, b) => a - b)
+}
+
+function stormLimitsOf (value: string | undefined): StormLimit[] {
+  if (value === undefined) return ['default', 'off']
+  return value.split(',').map(part => {
+    const text = part.trim()
+    if (text === 'default' || text === 'off') return text
+    const n = Number(text)
+    if (!Number.isInteger(n) || n < 1) throw new UsageError('--storm-limits lists default, off or positive integers')
+    return n
+  })
+}
 
 function int (value: string | undefined, name: string, fallback: number, min: number): number {
   if (value === undefined) return fallback
@@ -78,6 +138,13 @@ function parseOptions (argv: string[]): RunOptions {
       'redis-url': { type: 'string' },
       'no-write': { type: 'boolean' },
       'streaming-phones': { type: 'string' },
+      'fleet-ladder': { type: 'string' },
+      'fleet-window': { type: 'string' },
+      'fleet-warmup': { type: 'string' },
+      'fleet-nice': { type: 'string' },
+      storm: { type: 'string' },
+      'storm-limits': { type: 'string' },
+      'storm-timeout': { type: 'string' },
       help: { type: 'boolean' }
     }
   })
@@ -102,8 +169,15 @@ function parseOptions (argv: string[]): RunOptions {
     redisUrl: values['redis-url'] ?? null,
     only: only === undefined ? ['tether', 'baseline'] : [only],
     write: values['no-write'] !== true,
-    rounds: int(values.rounds, 'rounds', 3, 1),
-    streamingPhones: int(values['streaming-phones'], 'streaming-phones', 200, 0)
+    rounds: int(values.rounds, 'rounds', 3, 0),
+    streamingPhones: int(values['streaming-phones'], 'streaming-phones', 200, 0),
+    fleetLadder: ladderOf(values['fleet-ladder']),
+    fleetWindowMs: int(values['fleet-window'], 'fleet-window', 20_000, 1000),
+    fleetWarmupMs: int(values['fleet-warmup'], 'fleet-warmup', 3000, 0),
+    fleetNice: int(values['fleet-nice'], 'fleet-nice', 0, -20),
+    storm: int(values.storm, 'storm', 10_000, 0),
+    stormLimits: stormLimitsOf(values['storm-limits']),
+    stormTimeoutMs: int(values['storm-timeout'], 'storm-timeout', 120_000, 1000)
   }
 }
 
@@ -161,7 +235,9 @@ async function main (): Promise<void> {
     process.exitCode = 2
     return
   }
-  if (!await ensureFileLimit(Math.max(options.sessions, options.capacity) + 1024)) return
+  // The fleet holds a phone and an app socket per phone here; the storm one socket per phone.
+  const fleetFiles = 2 * (options.fleetLadder.at(-1) ?? 0) + 512
+  if (!await ensureFileLimit(Math.max(options.sessions, options.capacity, fleetFiles, options.storm + 512) + 1024)) return
 
   const started = performance.now()
   const startedAt = new Date()
@@ -191,7 +267,9 @@ async function main (): Promise<void> {
     capacity: { tether: null, baseline: null },
     cluster: { note: 'n/a (not run)' },
     lc3: null,
-    phoneStream: null
+    phoneStream: null,
+    fleet: null,
+    storm: []
   }
   try {
     // Rounds alternate the servers, so a burst of other work on the machine hits both alike.
@@ -202,6 +280,24 @@ async function main (): Promise<void> {
       for (const name of options.only) results.capacity[name] = await capacitySuite(ctx, name)
     }
     results.cluster = options.only.includes('tether') ? await clusterSuite(ctx) : { note: 'n/a (Tether not run)' }
+    if (options.fleetLadder.length > 0) {
+      results.fleet = await fleetLadder(ctx, options.only, {
+        ladder: options.fleetLadder,
+        warmupMs: options.fleetWarmupMs,
+        windowMs: options.fleetWindowMs,
+        streamShare: 0.1,
+        concurrency: options.concurrency,
+        p99LimitMs: 100,
+        nice: options.fleetNice
+      })
+    }
+    if (options.storm > 0 && options.only.includes('tether')) {
+      for (const limit of options.stormLimits) {
+        results.storm.push(await restartStorm(ctx, {
+          phones: options.storm, limit, timeoutMs: options.stormTimeoutMs, settleMs: 10_000, concurrency: options.concurrency, nice: options.fleetNice
+        }))
+      }
+    }
   } finally {
     await app.close()
   }
@@ -214,6 +310,8 @@ async function main (): Promise<void> {
   if (process.stderr.isTTY) process.stderr.write('\n')
   process.stdout.write(`\n${formatTable(buildRows(results))}\n${formatNotes(results)}\n${formatLc3Section(results.lc3)}`)
   if (results.phoneStream !== null) process.stdout.write(`\n${formatPhoneStream(results.phoneStream)}\n`)
+  if (results.fleet !== null) process.stdout.write(`\n${formatFleetLadder(results.fleet)}`)
+  if (results.storm.length > 0) process.stdout.write(`\n${formatStorm(results.storm)}`)
   if (options.profileDir !== null) process.stdout.write('\nCPU profiles, one per server and phase: bench/profiles/\n')
   if (options.write) {
     const file = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url))

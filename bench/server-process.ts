@@ -19,6 +19,10 @@ export interface ServerSpec {
   openFiles: number
   /** Extra node flags, e.g. --cpu-prof. */
   nodeFlags?: readonly string[]
+  /** Run on these CPUs only (`taskset -c`, e.g. `0`); undefined: anywhere. */
+  cpus?: string
+  /** Scheduling priority (`nice -n`, every thread); undefined: inherited. */
+  nice?: number
 }
 
 export interface ExitInfo { code: number | null, signal: NodeJS.Signals | null, at: number }
@@ -76,11 +80,37 @@ export function processCpuMs (pid: number): number {
   }
 }
 
+/**
+ * CPU time of a process split into its main thread (the event loop) and all
+ * its other threads (for Tether: the LC3 decoding worker, V8's GC helpers,
+ * the inspector), in ms; NaN where /proc is not there.
+ */
+export function threadCpuMs (pid: number): { main: number, others: number } {
+  try {
+    const total = processCpuMs(pid)
+    const main = readThreadCpuMs(`/proc/${pid}/task/${pid}/stat`)
+    return { main, others: total - main }
+  } catch {
+    return { main: Number.NaN, others: Number.NaN }
+  }
+}
+
+function readThreadCpuMs (file: string): number {
+  ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  const stat = readFileSync(file, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 1000 / ticksPerSecond
+}
+
 const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 
 export async function startServerProcess (spec: ServerSpec, readyTimeoutMs = 20_000): Promise<ServerProcess> {
   const args = [...(spec.nodeFlags ?? []), '--inspect=127.0.0.1:0', spec.script]
-  const child: ChildProcess = spawn('bash', ['-c', raiseLimitScript(spec.openFiles), 'bash', process.execPath, ...args], {
+  const command = ['bash', '-c', raiseLimitScript(spec.openFiles), 'bash', process.execPath, ...args]
+  // taskset, nice and bash all exec, so the child's pid is the server's own.
+  if (spec.nice !== undefined) command.unshift('nice', '-n', String(spec.nice))
+  if (spec.cpus !== undefined) command.unshift('taskset', '-c', spec.cpus)
+  const child: ChildProcess = spawn(command[0] as string, command.slice(1), {
     env: { ...process.env, ...spec.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
