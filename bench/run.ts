@@ -66,7 +66,7 @@ const USAGE = `usage: npm run bench -- [options]
   --no-write          print the table only; do not append to bench/RESULTS.md
 
 Quick smoke run of the fleet and the storm only (about 2 minutes; --rounds 0 skips the main suites):
-  npm run bench -- --rounds 0 --capacity 0 --streaming-phones 0 --fleet-ladder 50 --fleet-window 3000
+  npm run bench -- --rounds 0 --capacity 0 --streaming-phones 0 --fleet-ladder 50 --fleet-window 6000
     --fleet-warmup 1000 --storm 500 --storm-limits default,off --storm-timeout 20000 --no-write`
 
 class UsageError extends Error {
