@@ -6,7 +6,11 @@ import closeWithGrace from 'close-with-grace'
 import type { Logger } from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, DEV_ADMIN_EMAIL, MIN_SECRET_BYTES, loadConfig, type Config } from './config.js'
+
 import type { TetherApp } from './app.js'
+
+/** Connections waiting to be accepted. */
+const LISTEN_BACKLOG = 4096
 
 async function main (): Promise<void> {
   let config: Config
@@ -39,7 +43,9 @@ async function main (): Promise<void> {
     await new Promise<void>(resolve => { logger.flush(() => resolve()) })
   })
 
-  await app.listen({ port: config.port, host: config.host })
+  // A node restart brings every phone back within the same second (they retry every 5 s, in step): node's
+  // default accept queue of 511 overflowed at 10,000 (connection resets); the kernel caps it at somaxconn.
+  await app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG })
   if (config.devMode) announceDevMode(app, config)
 }
 
