@@ -9,7 +9,7 @@ import type {
   NodeInfo, Ownership, OwnershipHost, RequestHandler, SessionPage, SessionPageQuery
 } from './ownership.js'
 import { MemoryUserStore, type UserStore } from './user-store.js'
-import { sessionPosition } from './session-position.js'
+import { positionTime, sessionPosition } from './session-position.js'
 import type { SessionSnapshot } from './session-snapshot.js'
 import { countByState, sessionDetail, summarize, type SessionDetail } from './summary.js'
 import type { UserSession } from './user-session.js'
@@ -40,20 +40,31 @@ export class LocalOwnership implements Ownership {
 
   released (_session: UserSession, _reason: DisposeReason): void { this.notify() }
 
-  /** Sessions sorted by position on every call: cheap at one node's numbers (a sort of 10,000 takes a few ms). */
+  /**
+   * One page of this node's sessions in position order, without sorting them all: the first `limit` above the
+   * cursor are kept in order as the sessions are walked, and a session whose start time is past the last kept one
+   * is passed over on a number comparison, with no position string made (most of them, as sessions are mostly met
+   * in start order). Linear in the node's sessions; a sort of 10,000 positions per request cost 10 ms of CPU.
+   */
   async page (query: SessionPageQuery): Promise<SessionPage> {
     const now = Date.now()
-    const matching: Array<{ position: string, session: UserSession }> = []
+    const afterTime = query.after === null ? null : positionTime(query.after)
+    const kept: Array<{ position: string, session: UserSession }> = []
+    let more = false
     for (const session of this.host.all()) {
       if (query.state === undefined ? !session.isLive : session.state !== query.state) continue
+      if (afterTime !== null && session.startedAt < afterTime) continue
+      const last = kept.length === query.limit ? kept[kept.length - 1] : undefined
+      if (last !== undefined && session.startedAt > last.session.startedAt) { more = true; continue }
       const position = sessionPosition(session.startedAt, session.sessionInstanceId, session.userId)
-      if (query.after === null || position > query.after) matching.push({ position, session })
+      if (query.after !== null && position <= query.after) continue
+      if (last !== undefined && position > last.position) { more = true; continue }
+      kept.splice(insertionIndex(kept, position), 0, { position, session })
+      if (kept.length > query.limit) { kept.pop(); more = true }
     }
-    matching.sort((a, b) => a.position < b.position ? -1 : a.position > b.position ? 1 : 0)
-    const page = matching.slice(0, query.limit)
     return {
-      sessions: page.map(entry => summarize(entry.session, now)),
-      next: matching.length > query.limit ? page[page.length - 1]?.position ?? null : null,
+      sessions: kept.map(entry => summarize(entry.session, now)),
+      next: more ? kept[kept.length - 1]?.position ?? null : null,
       counts: this.counts()
     }
   }
@@ -85,4 +96,16 @@ export class LocalOwnership implements Ownership {
   private notify (): void {
     for (const listener of this.listeners) listener()
   }
+}
+
+/** Where `position` goes in `sorted` (ascending by position) to keep it sorted. */
+function insertionIndex (sorted: ReadonlyArray<{ position: string }>, position: string): number {
+  let low = 0
+  let high = sorted.length
+  while (low < high) {
+    const middle = (low + high) >>> 1
+    if ((sorted[middle] as { position: string }).position < position) low = middle + 1
+    else high = middle
+  }
+  return low
 }

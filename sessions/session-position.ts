@@ -11,6 +11,11 @@ export function sessionPosition (startedAt: number, sessionInstanceId: string, u
   return `${String(startedAt).padStart(TIME_DIGITS, '0')}|${sessionInstanceId}|${userId}`
 }
 
+/** The start time a position names (its first part). */
+export function positionTime (position: string): number {
+  return Number(position.slice(0, TIME_DIGITS))
+}
+
 /** The user a position names. */
 export function positionUser (position: string): string {
   const first = position.indexOf('|')

@@ -4,6 +4,9 @@
  */
 import t from 'tap'
 import { LocalOwnership } from '../../sessions/local-ownership.js'
+import type { SessionPage } from '../../sessions/ownership.js'
+import { sessionPosition } from '../../sessions/session-position.js'
+import type { UserSession } from '../../sessions/user-session.js'
 import { connectAcked, startServer } from '../helper.js'
 
 t.test('a claim is granted at once, with nothing to resume', async t => {
@@ -46,4 +49,45 @@ t.test('every session change reaches the change listeners (the admin feed) until
   const after = changes
   await connectAcked(t, server, 'unwatched@example.com')
   t.equal(changes, after, 'none after unsubscribing')
+})
+
+/** A session as the admin views read it: enough of UserSession for `page` and `summarize`. */
+function fakeSession (userId: string, startedAt: number, state: 'active' | 'grace'): UserSession {
+  return {
+    userId,
+    sessionInstanceId: `i-${userId}`,
+    startedAt,
+    state,
+    isLive: true,
+    nodeId: 'solo',
+    reconnections: 0,
+    times: { startedAt, connectedAt: startedAt, disconnectedAt: null, graceExpiresAt: null },
+    stats: { connectedMs: () => 0, counts: () => ({}) },
+    view: () => ({ activeAppSessions: [] })
+  } as unknown as UserSession
+}
+
+t.test('pages walk every session once in position order, however the node holds them', async t => {
+  // Start times out of order and shared (handovers restore old ones; one millisecond starts many).
+  // Users numbered in a scrambled order, so equal start times are met in no particular position order.
+  const sessions = Array.from({ length: 300 }, (_, i) =>
+    fakeSession(`u${String((i * 37) % 300).padStart(3, '0')}@x.io`, 1_700_000_000_000 + ((i * 7919) % 97), i % 5 === 0 ? 'grace' : 'active'))
+  const ownership = new LocalOwnership('solo')
+  await ownership.start({ local: () => undefined, all: () => sessions, locked: async (_u, task) => await task(), end: async () => false })
+  const order = (list: UserSession[]): string[] => list
+    .map(s => sessionPosition(s.startedAt, s.sessionInstanceId, s.userId)).sort().map(p => p.slice(p.lastIndexOf('|') + 1))
+  for (const [limit, state] of [[1, undefined], [7, undefined], [50, 'grace'], [299, undefined], [300, 'active'], [1000, undefined]] as const) {
+    const seen: string[] = []
+    let after: string | null = null
+    let pages = 0
+    do {
+      const page: SessionPage = await ownership.page({ after, limit, state })
+      t.ok(page.sessions.length <= limit)
+      seen.push(...page.sessions.map(s => s.userId))
+      after = page.next
+      pages += 1
+    } while (after !== null && pages < 400)
+    const expected = order(sessions.filter(s => state === undefined || s.state === state))
+    t.same(seen, expected, `limit ${limit}, state ${state ?? 'any'}: every session once, in order`)
+  }
 })
