@@ -44,6 +44,8 @@ const OPEN = 1
 const GOING_AWAY = 1001
 const POLICY_VIOLATION = 1008
 const REPLACED = 4001
+/** Delay after a reconnection before the microphone state is re-sent (Tether's AFTER_ATTACH_MS). */
+const MIC_AFTER_ATTACH_MS = 100
 
 /** One glasses socket. */
 class Connection {
@@ -116,8 +118,11 @@ export class BaselineRegistry {
     session.connectedAt = now
     this.connections.add(connection)
     this.send(session, this.ack(session, connection, reconnection))
-    // A phone that comes back is told again what its microphone should do.
-    if (session.audioSubscriber !== null) this.sendMicrophone(session)
+    // A phone that comes back is told again what its microphone should do, also when off, shortly
+    // after its attach (../shared/PHONE.md section 2), as Tether's microphone manager does.
+    if (reconnection) {
+      setTimeout(() => { if (session.connection === connection) this.sendMicrophone(session) }, MIC_AFTER_ATTACH_MS)
+    }
     ws.on('message', (data, isBinary) => this.receive(connection, data, isBinary))
     ws.on('ping', () => { connection.lastInboundAt = Date.now() })
     ws.on('pong', () => { connection.lastInboundAt = Date.now() })

@@ -16,15 +16,23 @@
  * parse, `button_press` relayed to the app, the app's displays relayed to the
  * phone, and audio relayed to the app as it came (no LC3 decode).
  *
+ * With BASELINE_ROUTER=fastify the same server takes its WebSocket upgrades
+ * through Fastify and @fastify/websocket instead (routes with a querystring
+ * schema, the checks in an async onRequest hook, as Tether's glasses route has
+ * them); everything else stays raw. The benchmark runs both to price Fastify's
+ * share of the upgrade path (bench/routing-price.ts).
+ *
  * Environment (read once, the names Tether uses): PORT, HOST,
  * AUGMENTOS_AUTH_JWT_SECRET, ADMIN_EMAILS, GRACE_PERIOD_MS, PING_INTERVAL_MS,
  * SILENCE_TIMEOUT_MS, MAX_MESSAGE_BYTES, MAX_BUFFERED_BYTES, TOKEN_CLOCK_TOLERANCE_MS,
- * SHUTDOWN_TIMEOUT_MS, NODE_ID.
+ * SHUTDOWN_TIMEOUT_MS, NODE_ID; and BASELINE_ROUTER (`raw`, the default, or `fastify`).
  */
 import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { Duplex } from 'node:stream'
+import websocket from '@fastify/websocket'
 import { createVerifier } from 'fast-jwt'
+import Fastify, { type FastifyReply } from 'fastify'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { BaselineRegistry, type Identity } from './baseline-sessions.js'
 
@@ -46,11 +54,14 @@ function readConfig (env: Record<string, string | undefined>): {
   clockToleranceMs: number,
   maxMessageBytes: number,
   shutdownTimeoutMs: number,
+  router: 'raw' | 'fastify',
   registry: ConstructorParameters<typeof BaselineRegistry>[0]
 } {
   const secret = env.AUGMENTOS_AUTH_JWT_SECRET
   if (secret === undefined || secret === '') throw new Error('AUGMENTOS_AUTH_JWT_SECRET is required')
   const pingIntervalMs = intEnv(env, 'PING_INTERVAL_MS', 25_000)
+  const router = env.BASELINE_ROUTER ?? 'raw'
+  if (router !== 'raw' && router !== 'fastify') throw new Error('BASELINE_ROUTER is raw or fastify')
   return {
     port: intEnv(env, 'PORT', 8003),
     host: env.HOST ?? '127.0.0.1',
@@ -59,6 +70,7 @@ function readConfig (env: Record<string, string | undefined>): {
     clockToleranceMs: intEnv(env, 'TOKEN_CLOCK_TOLERANCE_MS', 5000),
     maxMessageBytes: intEnv(env, 'MAX_MESSAGE_BYTES', 1024 * 1024),
     shutdownTimeoutMs: intEnv(env, 'SHUTDOWN_TIMEOUT_MS', 10_000),
+    router,
     registry: {
       nodeId: env.NODE_ID ?? 'baseline',
       gracePeriodMs: intEnv(env, 'GRACE_PERIOD_MS', 60_000),
@@ -103,7 +115,8 @@ async function main (): Promise<void> {
     return { userId: email, subject: claims.sub, expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : null }
   }
   const registry = new BaselineRegistry(config.registry)
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, perMessageDeflate: false })
+  const wsOptions = { maxPayload: config.maxMessageBytes, perMessageDeflate: false }
+  let wss = new WebSocketServer({ noServer: true, ...wsOptions })
   const appSockets = new Set<WebSocket>()
   let draining = false
 
@@ -217,7 +230,41 @@ async function main (): Promise<void> {
     })
   })
 
-  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+  /** The upgrades through Fastify: the same checks and answers, in a route's onRequest hook. */
+  async function routeUpgradesThroughFastify (): Promise<WebSocketServer> {
+    const app = Fastify({ logger: false, serverFactory: () => server })
+    await app.register(websocket, { options: wsOptions })
+    const identities = new WeakMap<object, Identity>()
+    const refuse = async (reply: FastifyReply, status: number, code: string): Promise<void> => {
+      await reply.code(status).header('connection', 'close')
+        .send({ type: 'connection_error', code, message: code, timestamp: new Date().toISOString() })
+    }
+    const querystring = { type: 'object', properties: { token: { type: 'string' } }, additionalProperties: true }
+    app.get<{ Querystring: { token?: string } }>('/glasses-ws', {
+      websocket: true,
+      schema: { querystring },
+      onRequest: async (request, reply) => {
+        if (draining) return await refuse(reply, 503, 'SHUTTING_DOWN')
+        const token = bearer(request.headers.authorization) ?? request.query.token ?? ''
+        if (token === '') return await refuse(reply, 401, 'NO_TOKEN')
+        const identity = identityOf(token)
+        if (identity === null) return await refuse(reply, 401, 'INVALID_TOKEN')
+        identities.set(request, identity)
+      }
+    }, (socket, request) => {
+      const identity = identities.get(request)
+      if (identity === undefined) socket.close(1008, 'unauthenticated')
+      else registry.attach(socket, identity)
+    })
+    app.get('/app-ws', {
+      websocket: true,
+      onRequest: async (_request, reply) => { if (draining) await refuse(reply, 503, 'SHUTTING_DOWN') }
+    }, socket => acceptApp(socket))
+    await app.ready()
+    return app.websocketServer
+  }
+
+  function rawUpgrade (request: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(request.url ?? '/', 'http://baseline')
     if (url.pathname === '/glasses-ws') {
       if (draining) return refuseUpgrade(socket, 503, 'SHUTTING_DOWN')
@@ -234,7 +281,14 @@ async function main (): Promise<void> {
       return
     }
     refuseUpgrade(socket, 404, 'NOT_FOUND')
-  })
+  }
+
+  if (config.router === 'fastify') {
+    wss.close()
+    wss = await routeUpgradesThroughFastify()
+  } else {
+    server.on('upgrade', rawUpgrade)
+  }
 
   /**
    * An app: `tpa_connection_init` names the user (its sessionId), `subscription_update` asks for audio and

@@ -11,6 +11,7 @@ import { formatPhoneStream, type StreamFigures } from './phone-stream.js'
 import type { FleetLadderResult } from './fleet-ladder.js'
 import { formatFleetLadder, formatStorm } from './fleet-report.js'
 import type { StormResult } from './restart-storm.js'
+import { formatRoutingPrice, type RoutingPriceResult } from './routing-price.js'
 import type { BenchOptions, CapacityResult, MainResult } from './suites.js'
 
 export interface BenchResults {
@@ -24,6 +25,8 @@ export interface BenchResults {
   /** One entry per round; the table shows the median of the rounds. */
   main: { tether: MainResult[], baseline: MainResult[] }
   capacity: { tether: CapacityResult | null, baseline: CapacityResult | null }
+  /** Connect and resume against the raw baseline, the baseline through Fastify, and Tether; null when skipped. */
+  routing: RoutingPriceResult | null
   cluster: ClusterResult
   /** LC3 decoding figures (bench/lc3-decode.ts), measured in the bench process after the servers are gone. */
   lc3: Lc3BenchResult | null
@@ -223,6 +226,7 @@ export function resultsSection (results: BenchResults): string {
     '',
     formatTable(buildRows(results)),
     formatNotes(results),
+    ...(results.routing === null ? [] : ['', formatRoutingPrice(results.routing)]),
     ...(results.lc3 === null ? [] : [formatLc3Section(results.lc3)]),
     ...(results.phoneStream === null
       ? []

@@ -24,6 +24,7 @@ import { formatPhoneStream, phoneStreamBench } from './phone-stream.js'
 import { fleetLadder } from './fleet-ladder.js'
 import { formatFleetLadder, formatStorm } from './fleet-report.js'
 import { restartStorm, type StormLimit } from './restart-storm.js'
+import { formatRoutingPrice, routingPrice } from './routing-price.js'
 import { capacitySuite, mainSuite, type BenchContext, type BenchOptions, type TargetName } from './suites.js'
 import { createTokenSigner } from './tokens.js'
 
@@ -31,6 +32,9 @@ const USAGE = `usage: npm run bench -- [options]
   --sessions N        idle sessions for memory, GET /sessions and drain (default 10000)
   --rounds N          main-suite rounds per server, alternating; the table shows medians; 0 skips (default 3)
   --capacity N        sessions held with heartbeats on; 0 skips the phase (default 15000)
+  --routing-rounds N  rounds of connect and resume against the raw baseline, the baseline with its upgrades
+                      routed through Fastify, and Tether: the price of Fastify on the upgrade path; 0 skips
+                      (default 3; both servers must be run)
   --concurrency N     handshakes in flight (default 100)
   --resume N          sessions dropped and resumed (default sessions/10, at most 1000)
   --ping-ms MS        PING_INTERVAL_MS for both servers; silence is 3x (default 5000)
@@ -78,6 +82,7 @@ interface RunOptions extends BenchOptions {
   only: TargetName[]
   write: boolean
   rounds: number
+  routingRounds: number
   streamingPhones: number
   /** Empty: no fleet. */
   fleetLadder: number[]
@@ -123,6 +128,7 @@ function parseOptions (argv: string[]): RunOptions {
     options: {
       sessions: { type: 'string' },
       rounds: { type: 'string' },
+      'routing-rounds': { type: 'string' },
       capacity: { type: 'string' },
       concurrency: { type: 'string' },
       resume: { type: 'string' },
@@ -170,6 +176,7 @@ function parseOptions (argv: string[]): RunOptions {
     only: only === undefined ? ['tether', 'baseline'] : [only],
     write: values['no-write'] !== true,
     rounds: int(values.rounds, 'rounds', 3, 0),
+    routingRounds: int(values['routing-rounds'], 'routing-rounds', 3, 0),
     streamingPhones: int(values['streaming-phones'], 'streaming-phones', 200, 0),
     fleetLadder: ladderOf(values['fleet-ladder']),
     fleetWindowMs: int(values['fleet-window'], 'fleet-window', 20_000, 1000),
@@ -265,6 +272,7 @@ async function main (): Promise<void> {
     rounds: options.rounds,
     main: { tether: [], baseline: [] },
     capacity: { tether: null, baseline: null },
+    routing: null,
     cluster: { note: 'n/a (not run)' },
     lc3: null,
     phoneStream: null,
@@ -275,6 +283,9 @@ async function main (): Promise<void> {
     // Rounds alternate the servers, so a burst of other work on the machine hits both alike.
     for (let round = 0; round < options.rounds; round += 1) {
       for (const name of options.only) results.main[name].push(await mainSuite(ctx, name))
+    }
+    if (options.routingRounds > 0 && options.only.length === 2) {
+      results.routing = await routingPrice(ctx, { rounds: options.routingRounds, sessions: options.sessions, resumeCount: options.resumeCount })
     }
     if (options.capacity > 0) {
       for (const name of options.only) results.capacity[name] = await capacitySuite(ctx, name)
@@ -309,6 +320,7 @@ async function main (): Promise<void> {
   results.load.end = loadavg()[0] ?? Number.NaN
   if (process.stderr.isTTY) process.stderr.write('\n')
   process.stdout.write(`\n${formatTable(buildRows(results))}\n${formatNotes(results)}\n${formatLc3Section(results.lc3)}`)
+  if (results.routing !== null) process.stdout.write(`\n${formatRoutingPrice(results.routing)}`)
   if (results.phoneStream !== null) process.stdout.write(`\n${formatPhoneStream(results.phoneStream)}\n`)
   if (results.fleet !== null) process.stdout.write(`\n${formatFleetLadder(results.fleet)}`)
   if (results.storm.length > 0) process.stdout.write(`\n${formatStorm(results.storm)}`)

@@ -1,5 +1,6 @@
 /**
- * Connection health (docs/PROTOCOL.md 1.3): a WebSocket ping every PING_INTERVAL_MS, and
+ * Connection health (docs/PROTOCOL.md 1.3): a WebSocket ping every PING_INTERVAL_MS (the first
+ * one sooner, by a random part of half the interval, to spread the node's pings), and
  * a silence check that terminates the socket once nothing has come in for
  * SILENCE_TIMEOUT_MS. Any inbound frame counts; the connection stamps it, so the
  * hot path costs one assignment and no timer reset. The timing comes from the
@@ -20,7 +21,11 @@ export class HeartbeatManager implements Manager, SweepMember {
 
   onAttach (ctx: AttachContext): void {
     this.connection = ctx.connection
-    this.nextPingAt = Date.now() + this.session.config.pingIntervalMs
+    // The first ping comes between half an interval and an interval after the attach, at random:
+    // sockets that attach together (a fleet coming back after a restart) then do not ping together
+    // every interval for the rest of their lives, which would stall the node once per interval.
+    const interval = this.session.config.pingIntervalMs
+    this.nextPingAt = Date.now() + interval - Math.floor(Math.random() * interval / 2)
     this.heartbeat.add(this)
   }
 

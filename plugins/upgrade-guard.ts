@@ -20,17 +20,23 @@ import type { Config } from '../config.js'
 import type { ConnectionErrorCode } from '../protocol/error-codes.js'
 import { WindowCounter } from '../http/window-counter.js'
 
+/**
+ * A check's verdict: null lets the upgrade go on; otherwise the refusal being sent, to await.
+ * The checks pass nearly every upgrade, which then costs no promise and no turn of the loop.
+ */
+export type Refusal = Promise<void> | null
+
 export interface UpgradeGuard {
   /** Answer an upgrade with `{type:"connection_error", code, message, timestamp}` and count it. */
   refuse: (request: FastifyRequest, reply: FastifyReply, status: number, code: ConnectionErrorCode, message: string) => Promise<void>
-  /** 429 when the client address spent its budget of refused upgrades; true when it answered. Call first. */
-  addressLimit: (request: FastifyRequest, reply: FastifyReply) => Promise<boolean>
+  /** 429 when the client address spent its budget of refused upgrades. Call first. */
+  addressLimit: (request: FastifyRequest, reply: FastifyReply) => Refusal
   /** Count a refusal against an address (an app's init refused after its upgrade). */
   countRefusal: (address: string) => void
   /** Per-user connect limit (USER_CONNECTS_PER_MINUTE); call after the token named the user. */
-  userLimit: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
-  /** Refuse a browser Origin that is not allowed; true when the request was answered. */
-  refuseOrigin: (request: FastifyRequest, reply: FastifyReply) => Promise<boolean>
+  userLimit: (request: FastifyRequest, reply: FastifyReply) => Refusal
+  /** Refuse a browser Origin that is not allowed. */
+  refuseOrigin: (request: FastifyRequest, reply: FastifyReply) => Refusal
 }
 
 declare module 'fastify' {
@@ -55,6 +61,14 @@ export default fp<{ config: Config }>(async function upgradeGuardPlugin (fastify
     Math.min(USER_WINDOW_MS, config.upgradeRateWindowMs)).unref()
   fastify.addHook('onClose', async () => { clearInterval(sweeper) })
 
+  /** The 429 of either limit, with the seconds until its window lets the client in again. */
+  const limited = async (reply: FastifyReply, resetsAt: number, why: string): Promise<void> => {
+    countLimited()
+    const seconds = Math.ceil((resetsAt - Date.now()) / 1000)
+    await reply.code(429).header('connection', 'close').header('retry-after', seconds)
+      .send(rateLimited(`${why}; retry in ${seconds} seconds`))
+  }
+
   const guard: UpgradeGuard = {
     async refuse (request, reply, status, code, message) {
       fastify.events.emit('upgrade.refused', status, code)
@@ -64,32 +78,24 @@ export default fp<{ config: Config }>(async function upgradeGuardPlugin (fastify
         type: 'connection_error', code, message, timestamp: new Date().toISOString()
       })
     },
-    async addressLimit (request, reply) {
+    addressLimit (request, reply) {
       const { count, resetsAt } = addressRefusals.peek(request.ip)
-      if (count < config.upgradeRateLimit) return false
-      countLimited()
-      const seconds = Math.ceil((resetsAt - Date.now()) / 1000)
-      await reply.code(429).header('connection', 'close').header('retry-after', seconds)
-        .send(rateLimited(`too many refused connections from this address; retry in ${seconds} seconds`))
-      return true
+      if (count < config.upgradeRateLimit) return null
+      return limited(reply, resetsAt, 'too many refused connections from this address')
     },
     countRefusal (address) { addressRefusals.hit(address) },
-    async userLimit (request, reply) {
+    userLimit (request, reply) {
       const userId = request.glassesIdentity?.userId
-      if (userId === undefined) return
+      if (userId === undefined) return null
       const { count, resetsAt } = userConnects.hit(userId)
-      if (count <= config.userConnectsPerMinute) return
-      countLimited()
-      const seconds = Math.ceil((resetsAt - Date.now()) / 1000)
-      await reply.code(429).header('connection', 'close').header('retry-after', seconds)
-        .send(rateLimited(`this user reconnects too often; retry in ${seconds} seconds`))
+      if (count <= config.userConnectsPerMinute) return null
+      return limited(reply, resetsAt, 'this user reconnects too often')
     },
-    async refuseOrigin (request, reply) {
+    refuseOrigin (request, reply) {
       const origin = request.headers.origin
-      if (origin === undefined || config.allowedOrigins.size === 0) return false
-      if (config.allowedOrigins.has(origin.replace(/\/+$/, '').toLowerCase())) return false
-      await guard.refuse(request, reply, 403, 'ORIGIN_NOT_ALLOWED', 'this origin may not connect')
-      return true
+      if (origin === undefined || config.allowedOrigins.size === 0) return null
+      if (config.allowedOrigins.has(origin.replace(/\/+$/, '').toLowerCase())) return null
+      return guard.refuse(request, reply, 403, 'ORIGIN_NOT_ALLOWED', 'this origin may not connect')
     }
   }
   fastify.decorate('upgradeGuard', guard)

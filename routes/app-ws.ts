@@ -32,8 +32,7 @@ const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fast
     config: { websocketRoute: true },
     onRequest: async (request, reply) => {
       if (!request.ws) return
-      if (await fastify.upgradeGuard.addressLimit(request, reply)) return
-      await fastify.upgradeGuard.refuseOrigin(request, reply)
+      await (fastify.upgradeGuard.addressLimit(request, reply) ?? fastify.upgradeGuard.refuseOrigin(request, reply))
     }
   }, (socket, request) => {
     const address = request.ip

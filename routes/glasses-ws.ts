@@ -40,8 +40,8 @@ export default (async function glassesWsRoutes (fastify, { config }) {
     reply: FastifyReply): Promise<void> {
     // A plain GET (no upgrade) falls through to @fastify/websocket's 404.
     if (!request.ws) return
-    if (await guard.addressLimit(request, reply)) return
-    if (await guard.refuseOrigin(request, reply)) return
+    const refused = guard.addressLimit(request, reply) ?? guard.refuseOrigin(request, reply)
+    if (refused !== null) return await refused
     const token = bearerToken(request.headers.authorization) ?? request.query.token
     if (token === undefined || token === '') {
       await guard.refuse(request, reply, 401, 'NO_TOKEN', 'a token is required')
@@ -72,26 +72,27 @@ export default (async function glassesWsRoutes (fastify, { config }) {
 
   /** The per-user checks: connect rate, an admin's block, a takeover cool-down, then (cluster) the claim. */
   async function admit (request: FastifyRequest, reply: FastifyReply, userId: string): Promise<void> {
-    await guard.userLimit(request, reply)
-    if (reply.sent) return
+    const limited = guard.userLimit(request, reply)
+    if (limited !== null) return await limited
     // Redis away: the block cannot be read; the claim below then fails closed anyway.
     const blockedUntil = await fastify.apps.userStore.blockedUntil(userId).catch(() => null)
     if (blockedUntil !== null) {
       reply.header('retry-after', Math.ceil((blockedUntil - Date.now()) / 1000))
-      await guard.refuse(request, reply, 403, 'USER_BLOCKED', 'this user is blocked by an administrator for now')
-      return
+      return await guard.refuse(request, reply, 403, 'USER_BLOCKED', 'this user is blocked by an administrator for now')
     }
     const admission = fastify.sessions.admission(userId)
     if (!admission.admitted) {
       fastify.events.emit('session.takeover_refused')
       reply.header('retry-after', Math.ceil(admission.retryAfterMs / 1000))
-      await guard.refuse(request, reply, 409, 'SESSION_IN_USE',
+      return await guard.refuse(request, reply, 409, 'SESSION_IN_USE',
         'another device of this user holds the session after repeated takeovers: retry later')
-      return
     }
     // Own the user before upgrading (in a cluster), so a session that cannot move yet is an HTTP answer.
+    // One node has nothing to ask: no promise, no turn of the loop.
+    const preparing = fastify.sessions.prepare(userId)
+    if (preparing === undefined) return
     try {
-      await fastify.sessions.prepare(userId)
+      await preparing
     } catch (error) {
       if (error instanceof SessionMovingError) {
         await guard.refuse(request, reply, 503, 'SESSION_MOVING', 'your session is moving between nodes: retry shortly')

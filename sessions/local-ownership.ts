@@ -32,7 +32,7 @@ export class LocalOwnership implements Ownership {
 
   async stop (): Promise<void> {}
 
-  async prepare (): Promise<void> {}
+  prepare (): undefined { return undefined }
 
   claim (): SessionSnapshot | null { return null }
 

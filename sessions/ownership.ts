@@ -72,9 +72,10 @@ export interface Ownership {
   stop: () => Promise<void>
   /**
    * Before an upgrade: make sure this node may hold the user, so a session that cannot move yet is an
-   * HTTP answer. Throws SessionMovingError or DirectoryUnavailableError.
+   * HTTP answer. Throws (or rejects with) SessionMovingError or DirectoryUnavailableError. Returns
+   * nothing when nothing needs asking (one node), so the upgrade does not wait a turn for it.
    */
-  prepare: (userId: string) => Promise<void>
+  prepare: (userId: string) => Promise<void> | undefined
   /**
    * Under the user's lock, before creating its session here: take the user for this node. Returns the
    * state to resume from (another node's session), or null for a new session. Synchronous when nothing

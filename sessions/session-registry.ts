@@ -161,11 +161,12 @@ export class SessionRegistry {
 
   /**
    * Before an upgrade: make sure this node may hold the user (in a cluster, taking the session
-   * over from the node that holds it). Throws SessionMovingError or DirectoryUnavailableError,
-   * which the route answers 503 before any upgrade.
+   * over from the node that holds it). Throws (or rejects with) SessionMovingError or
+   * DirectoryUnavailableError, which the route answers 503 before any upgrade. Nothing to wait
+   * for (undefined) on one node.
    */
-  async prepare (userId: string): Promise<void> {
-    await this.ownership.prepare(userId)
+  prepare (userId: string): Promise<void> | undefined {
+    return this.ownership.prepare(userId)
   }
 
   /**

@@ -60,12 +60,28 @@ t.test('a phone that answers is pinged every PING_INTERVAL_MS, never sooner, and
   t.ok(sweep.has(heartbeat), 'watched by the node\'s sweep from the attach')
   t.same(phone.pings, [], 'no ping at the attach')
   await eventually(() => phone.pings.length >= 12 && Date.now() - attachedAt > 300, 'pings past the silence timeout', 3000)
-  t.ok((phone.pings[0] as number) >= attachedAt + 30, 'the first a whole interval after the attach')
+  t.ok((phone.pings[0] as number) >= attachedAt + 15, 'the first at least half an interval after the attach')
   const gaps = phone.pings.slice(1).map((at, i) => at - (phone.pings[i] as number))
   t.ok(gaps.every(gap => gap >= 29), `an interval apart (${gaps.join(', ')} ms)`)
   t.same(phone.terminations, [], 'answered pings keep it alive past SILENCE_TIMEOUT_MS')
   t.match(snapshotOf(heartbeat), { watched: true, terminations: 0 })
   t.ok(snapshotOf(heartbeat).pingsSent >= 12, 'pings counted')
+})
+
+t.test('sockets that attach together have their first pings spread over half an interval, then keep the interval', async t => {
+  const timing = { pingIntervalMs: 400, silenceTimeoutMs: 4000 }
+  const { make } = setup(t, timing)
+  const phones = Array.from({ length: 40 }, (_, i) => new FakeConnection(`c${i}`, true))
+  const attachedAt = Date.now()
+  for (const phone of phones) attach(make(), phone)
+  await eventually(() => phones.every(phone => phone.pings.length >= 2), 'two pings each', 5000)
+  const firsts = phones.map(phone => (phone.pings[0] as number) - attachedAt)
+  // The sweep ticks every 40 ms (a tenth of the interval): a ping is up to a tick late.
+  t.ok(firsts.every(ms => ms >= 200 && ms <= 400 + 40 + 60), `each first ping half an interval to an interval after the attach (${firsts.join(', ')} ms)`)
+  // Forty uniform draws over 200 ms span less than 100 ms with a probability below 1e-10.
+  t.ok(Math.max(...firsts) - Math.min(...firsts) >= 100, `spread, not together (${Math.min(...firsts)} to ${Math.max(...firsts)} ms)`)
+  const seconds = phones.map(phone => (phone.pings[1] as number) - (phone.pings[0] as number))
+  t.ok(seconds.every(gap => gap >= 399), `the next a whole interval later (${seconds.join(', ')} ms)`)
 })
 
 t.test('a silent phone is terminated once SILENCE_TIMEOUT_MS has passed, once, and is watched no more', async t => {
