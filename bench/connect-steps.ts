@@ -2,12 +2,16 @@
  * `node dist/bench/connect-steps.js <connect.cpuprofile> <connects>`: where the
  * server's CPU per connect goes, step by step (HTTP parse, Fastify, the JWT
  * check, the ws handshake, the session, ...), from a V8 CPU profile of the
- * connect phase (`npm run bench -- --cpu-prof` writes `bench/profiles/<server>-connect.cpuprofile`).
+ * connect phase (`npm run bench -- --cpu-prof` writes `bench/profiles/<server>-connect.cpuprofile`),
+ * or per resume from the resume phase's (`<server>-resume.cpuprofile`).
  *
- * Each sample goes to the innermost frame on its stack that belongs to a step;
- * node's own net/http frames and ws's frame code count only when no step claims
- * the stack. A sample counts at most 300 us, so time the process spent
- * descheduled on a shared machine does not land on whatever function ran.
+ * A sample whose stack holds one of the whole-task frames (the microphone's
+ * re-send after a resume, the app side built on first need) goes to that task,
+ * its socket writes included. Any other sample goes to the innermost frame on its
+ * stack that belongs to a step; node's own net/http frames and ws's frame code
+ * count only when no step claims the stack. A sample counts at most 300 us, so
+ * time the process spent descheduled on a shared machine does not land on
+ * whatever function ran.
  */
 import { readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
@@ -21,6 +25,12 @@ const MAX_SAMPLE_US = 300
 const OTHER = 'other: microtasks, promises, stream internals, timers'
 const HTTP = 'HTTP parse + TCP accept (node:http, node:net)'
 const WS_FRAMES = 'ws frame code (sender, receiver)'
+
+/** Tasks that claim a sample when any frame of its stack is theirs. */
+const TASKS: ReadonlyArray<readonly [string, RegExp]> = [
+  ['microphone state re-sent 100 ms after a resume (../shared/PHONE.md section 2)', /microphone-manager|^sendMicrophone bench/],
+  ['app side built on first need (eight managers)', /^buildDeferred /]
+]
 
 /** Steps in the order they are tried on each frame, innermost frame first. */
 const STEPS: ReadonlyArray<readonly [string, RegExp]> = [
@@ -63,8 +73,14 @@ export function connectSteps (profile: CpuProfile, connects: number): { total: n
     busy += us
     let step = OTHER
     let low: string | null = null
-    for (let node: ProfileNode | undefined = leaf; node !== undefined; node = byId.get(parent.get(node.id) ?? -1)) {
-      const text = frameText(node.callFrame)
+    const stack: string[] = []
+    for (let node: ProfileNode | undefined = leaf; node !== undefined; node = byId.get(parent.get(node.id) ?? -1)) stack.push(frameText(node.callFrame))
+    const task = TASKS.find(([, pattern]) => stack.some(text => pattern.test(text)))
+    if (task !== undefined) {
+      totals.set(task[0], (totals.get(task[0]) ?? 0) + us)
+      return
+    }
+    for (const text of stack) {
       const match = STEPS.find(([, pattern]) => pattern.test(text))
       if (match === undefined) continue
       if (LOW.has(match[0])) { low ??= match[0]; continue }
@@ -83,11 +99,11 @@ function main (): void {
   const [file, connectsText] = process.argv.slice(2)
   const connects = Number(connectsText)
   if (file === undefined || !Number.isInteger(connects) || connects < 1) {
-    process.stderr.write('usage: node dist/bench/connect-steps.js <connect.cpuprofile> <connects>\n')
+    process.stderr.write('usage: node dist/bench/connect-steps.js <connect.cpuprofile|resume.cpuprofile> <connects or resumes>\n')
     process.exit(2)
   }
   const { total, steps } = connectSteps(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, connects)
-  process.stdout.write(`${total.toFixed(0)} us of CPU per connect in the profile\n`)
+  process.stdout.write(`${total.toFixed(0)} us of CPU per connect (or resume) in the profile\n`)
   for (const [step, us] of steps) process.stdout.write(`${us.toFixed(1).padStart(7)} us  ${step}\n`)
 }
 

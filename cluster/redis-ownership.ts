@@ -100,6 +100,11 @@ export class RedisOwnership implements Ownership {
   private ticks = 0
   /** The Redis servers' run ids at the last renewal (see OwnershipStore.fingerprint). */
   private fingerprint: string | null = null
+  /**
+   * Until then a missing liveness key proves no node dead: Redis lost its data (a restart or a failover
+   * seen at a renewal), and every live node writes its key again within one lease of it.
+   */
+  private livenessUnknownUntil = 0
   private timer: NodeJS.Timeout | null = null
   private ticking: Promise<void> = Promise.resolve()
   private remoteTimer: NodeJS.Timeout | null = null
@@ -326,10 +331,30 @@ export class RedisOwnership implements Ownership {
     return restore
   }
 
-  /** True while the node named in a record runs the incarnation that wrote it. */
+  /**
+   * True while the node named in a record runs the incarnation that wrote it. Within a lease of Redis
+   * losing its data no key proves a node dead (its key is gone and, once written again, names a new
+   * incarnation until its users are written again too): then every owner counts as alive, and the
+   * caller asks it, which a dead node does not answer.
+   */
   private async isAlive (owner: OwnerRecord): Promise<boolean> {
+    if (this.livenessUnknown()) return true
     const live = await this.guard('owner', async () => await this.store.incarnation(owner.nodeId))
-    return live !== null && live === owner.incarnation
+    if (live !== null && live === owner.incarnation) return true
+    // It looks dead. A node that wakes from a pause may get here before its first renewal tells it that
+    // Redis lost its data meanwhile: ask Redis now, on this rare path only.
+    return await this.restartedSinceRenewal()
+  }
+
+  private livenessUnknown (): boolean { return Date.now() < this.livenessUnknownUntil }
+
+  /** True (and no node judged dead for a lease from now) when the Redis servers' run ids changed since the last renewal. */
+  private async restartedSinceRenewal (): Promise<boolean> {
+    const fingerprint = await this.guard('liveness', async () => await this.store.fingerprint())
+    if (this.fingerprint === null || fingerprint === this.fingerprint) return false
+    // The renewal still sees the change, and writes this node's users again.
+    this.livenessUnknownUntil = Date.now() + this.options.leaseTtlMs
+    return true
   }
 
   /** The owner side of a handover: snapshot, close the glasses 4001, leave apps in place, let the user go. */
@@ -533,6 +558,7 @@ export class RedisOwnership implements Ownership {
       const fingerprint = await this.guard('liveness', async () => await this.store.fingerprint())
       const restarted = this.fingerprint !== null && fingerprint !== this.fingerprint
       this.fingerprint = fingerprint
+      if (restarted) this.livenessUnknownUntil = Date.now() + this.options.leaseTtlMs
       // The renewal wrote `next` when the key had lapsed (or held another incarnation).
       if (renewal !== 0) this.incarnation = next
       if ((renewal !== 0 || restarted) && this.renewed) {
@@ -600,7 +626,7 @@ export class RedisOwnership implements Ownership {
       this.settledEarlier = true
     }
     for (const { nodeId, text } of listed) {
-      if (text !== null || nodeId === this.nodeId) continue
+      if (text !== null || nodeId === this.nodeId || this.livenessUnknown()) continue
       if (!await this.store.lockReaper(nodeId, Math.max(REAPER_LOCK_MS, 3 * this.options.leaseTtlMs))) continue
       await this.settle(nodeId, '')
       await this.store.forgetNode(nodeId)
