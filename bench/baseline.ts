@@ -18,8 +18,8 @@
  *
  * With BASELINE_ROUTER=fastify the same server takes its WebSocket upgrades
  * through Fastify and @fastify/websocket instead (routes with a querystring
- * schema, the checks in an async onRequest hook, as Tether's glasses route has
- * them); everything else stays raw. The benchmark runs both to price Fastify's
+ * schema, the checks in an async onRequest hook, the upgrade's request let go
+ * of, as Tether's glasses route has them); everything else stays raw. The benchmark runs both to price Fastify's
  * share of the upgrade path (bench/routing-price.ts).
  *
  * Environment (read once, the names Tether uses): PORT, HOST,
@@ -34,6 +34,7 @@ import websocket from '@fastify/websocket'
 import { createVerifier } from 'fast-jwt'
 import Fastify, { type FastifyReply } from 'fastify'
 import { WebSocketServer, type WebSocket } from 'ws'
+import { releaseUpgrade } from '../http/release-upgrade.js'
 import { BaselineRegistry, type Identity } from './baseline-sessions.js'
 
 interface Claims { email?: unknown, sub?: unknown, exp?: unknown }
@@ -253,13 +254,21 @@ async function main (): Promise<void> {
       }
     }, (socket, request) => {
       const identity = identities.get(request)
-      if (identity === undefined) socket.close(1008, 'unauthenticated')
-      else registry.attach(socket, identity)
+      if (identity === undefined) {
+        socket.close(1008, 'unauthenticated')
+        return
+      }
+      // As Tether's routes do: a socket must not keep its upgrade's request and reply alive.
+      releaseUpgrade(socket, request.raw)
+      registry.attach(socket, identity)
     })
     app.get('/app-ws', {
       websocket: true,
       onRequest: async (_request, reply) => { if (draining) await refuse(reply, 503, 'SHUTTING_DOWN') }
-    }, socket => acceptApp(socket))
+    }, (socket, request) => {
+      releaseUpgrade(socket, request.raw)
+      acceptApp(socket)
+    })
     await app.ready()
     return app.websocketServer
   }
