@@ -101,8 +101,8 @@ export class RedisOwnership implements Ownership {
   /** The Redis servers' run ids at the last renewal (see OwnershipStore.fingerprint). */
   private fingerprint: string | null = null
   /**
-   * Until then a missing liveness key proves no node dead: Redis lost its data (a restart or a failover
-   * seen at a renewal), and every live node writes its key again within one lease of it.
+   * Until then a missing liveness key proves no node dead: Redis lost its data (a restart or a failover,
+   * seen at a renewal or when an owner looked dead), and every live node writes its key again within one lease.
    */
   private livenessUnknownUntil = 0
   private timer: NodeJS.Timeout | null = null

@@ -4,7 +4,7 @@
  * of Redis's data never leaves one user with two live sessions.
  */
 import t from 'tap'
-import { admin, delay, eventually, glassesToken, refusedUpgrade, connectAcked, type Server } from '../helper.js'
+import { admin, delay, eventually, glassesToken, refusedUpgrade, connectAcked, type Client, type Server, type Teardown } from '../helper.js'
 import { LEASE, STEADY, connectTo, node, nodeProcess, tryConnect } from '../cluster-nodes.js'
 import { RedisServer } from '../redis-server.js'
 import { startSdkApp, writeCatalogue } from '../sdk-app.js'
@@ -46,27 +46,40 @@ t.test('the phone\'s REST calls act on the node that owns the session; settings 
   t.match(await call(b, 'POST', '/api/client/device/state', {}), { status: 403 })
 })
 
-t.test('Redis restarted empty: a node that claims users before their old owner is back never shares them with it', async t => {
+type OldOwnerAndB = { redis: RedisServer, old: Awaited<ReturnType<typeof nodeProcess>>, b: Server }
+
+/**
+ * An old owner in a process of its own (so it can sleep) and node B in this one. Leases longer than the tests'
+ * usual 900 ms: on a loaded machine a stall of B's past its lease would rightly let the old owner take its users
+ * back, which is not what these tests are about.
+ */
+async function oldOwnerAndB (t: Teardown): Promise<OldOwnerAndB> {
   const redis = await RedisServer.start(t)
-  // Leases longer than the tests' usual 900 ms: on a loaded machine a stall of B's (in this process) past
-  // its lease would rightly let the old owner take its users back, which is not what is tested here.
   const old = await nodeProcess(t, redis, 'node-old', { LEASE_TTL_MS: String(STEADY.leaseTtlMs) })
-  const b = await node(t, redis, 'node-b', STEADY)
-  const users = Array.from({ length: 8 }, (_, i) => `lost${i}@example.com`)
-  const onOld = await Promise.all(users.map(async user => (await connectTo(t, old.url, user)).client))
-  const before = redis.client(t)
-  const counter = (token: string | null): number => Number(token?.split(':')[0])
-  const oldCounters = await Promise.all(users.map(async user => counter(await before.hget(`tether:{u:${user}}:own`, 'token'))))
-  // The old owner sleeps through the loss of Redis's data; its users come back through node B first.
+  return { redis, old, b: await node(t, redis, 'node-b', STEADY) }
+}
+
+/** The old owner sleeps through the loss of Redis's data while its users come back through node B first. */
+async function restartWhileAsleep (t: Teardown, { redis, old, b }: OldOwnerAndB, users: string[]): Promise<Client[]> {
   old.child.kill('SIGSTOP')
   await redis.stop()
   await redis.start()
-  const onB = await Promise.all(users.map(async user => await eventually(async () => {
+  return await Promise.all(users.map(async user => await eventually(async () => {
     const outcome = await tryConnect(t, b, glassesToken(user))
     if ('client' in outcome) return outcome.client
     await delay(100)
     return undefined
   }, `${user} claimed on B`, 10_000)))
+}
+
+t.test('Redis restarted empty: a node that claims users before their old owner is back never shares them with it', async t => {
+  const { redis, old, b } = await oldOwnerAndB(t)
+  const users = Array.from({ length: 8 }, (_, i) => `lost${i}@example.com`)
+  const onOld = await Promise.all(users.map(async user => (await connectTo(t, old.url, user)).client))
+  const before = redis.client(t)
+  const counter = (token: string | null): number => Number(token?.split(':')[0])
+  const oldCounters = await Promise.all(users.map(async user => counter(await before.hget(`tether:{u:${user}}:own`, 'token'))))
+  const onB = await restartWhileAsleep(t, { redis, old, b }, users)
   old.child.kill('SIGCONT')
   // Woken, the old owner refreshes with the tokens it had: they must not be taken for node B's.
   const codes = await Promise.all(onOld.map(async client => await client.waitClosed(15_000).catch(() => null)))
@@ -81,21 +94,11 @@ t.test('Redis restarted empty: a node that claims users before their old owner i
 })
 
 t.test('Redis restarted empty: a node whose liveness is not written again yet is asked for its users, not taken from', async t => {
-  const redis = await RedisServer.start(t)
-  // Long leases (as above): the old owner's caution after the restart lasts one of its leases.
-  const old = await nodeProcess(t, redis, 'node-old', { LEASE_TTL_MS: String(STEADY.leaseTtlMs) })
-  const b = await node(t, redis, 'node-b', STEADY)
+  // The old owner's caution after the restart lasts one of its (long) leases.
+  const { redis, old, b } = await oldOwnerAndB(t)
   const users = Array.from({ length: 4 }, (_, i) => `unsure${i}@example.com`)
   const onOld = await Promise.all(users.map(async user => (await connectTo(t, old.url, user)).client))
-  old.child.kill('SIGSTOP')
-  await redis.stop()
-  await redis.start()
-  const onB = await Promise.all(users.map(async user => await eventually(async () => {
-    const outcome = await tryConnect(t, b, glassesToken(user))
-    if ('client' in outcome) return outcome.client
-    await delay(100)
-    return undefined
-  }, `${user} claimed on B`, 10_000)))
+  const onB = await restartWhileAsleep(t, { redis, old, b }, users)
   // As right after the restart, before B's next renewal: B's liveness key is not in Redis, and it stays
   // away until the old owner has decided about every user.
   const check = redis.client(t)
