@@ -104,6 +104,8 @@ export class Fleet {
   private halted = false
   /** performance.now() of the latest close of any socket. */
   private lastCloseAt = 0
+  /** performance.now() of every WebSocket ping the server sent (the last few seconds' worth is all that is read). */
+  private pingTimes: number[] = []
 
   constructor (private readonly options: FleetOptions) {}
 
@@ -176,6 +178,28 @@ export class Fleet {
     })
   }
 
+  /**
+   * Wait for the end of a burst of server pings: at least `share` of the open sockets pinged within `windowMs` (a
+   * server that pings every socket in one tick), then quiet for `windowMs`. Resolves true after such a burst, false
+   * after `timeoutMs` without one (a server that spreads its pings). A phase started then runs clear of the next
+   * tick for a whole ping interval, so its tail does not depend on where the tick happened to fall.
+   */
+  async afterPingBurst (share: number, windowMs: number, timeoutMs: number): Promise<boolean> {
+    const started = performance.now()
+    this.pingTimes = []
+    let burstSeenAt: number | null = null
+    while (performance.now() - started < timeoutMs) {
+      await new Promise(resolve => setTimeout(resolve, 20))
+      const now = performance.now()
+      const recent = this.pingTimes.filter(at => now - at <= windowMs)
+      if (burstSeenAt === null && recent.length >= share * this.openCount) burstSeenAt = now
+      if (burstSeenAt !== null && recent.length === 0) return true
+      // Keep only what a window can still need.
+      if (this.pingTimes.length > 4 * this.openCount) this.pingTimes = recent
+    }
+    return false
+  }
+
   /** Stop every batch from starting further handshakes (the run is out of time). */
   halt (): void { this.halted = true }
 
@@ -246,6 +270,7 @@ export class Fleet {
       })
       g.ws = ws
       g.endedByUs = false
+      ws.on('ping', () => { this.pingTimes.push(performance.now()) })
       ws.on('unexpected-response', (_request, response) => {
         settle(false, `http ${response.statusCode ?? '?'}`)
         response.resume()

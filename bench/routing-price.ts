@@ -30,6 +30,8 @@ export interface RoutingRun {
   connectCpuMs: number
   resume: ConnectReport
   resumeCpuMs: number
+  /** The resumes began right after a tick that pinged every socket at once (see Fleet.afterPingBurst). */
+  afterPingTick: boolean
 }
 
 export interface RoutingPriceResult {
@@ -58,11 +60,13 @@ async function measure (ctx: BenchContext, server: RoutingServer, options: Routi
     await sleep(1000)
     const dropped = fleet.drop(options.resumeCount)
     await sleep(1000)
+    // As in the main suite: clear of a ping tick that hits every socket at once.
+    const afterPingTick = await fleet.afterPingBurst(0.5, 300, ctx.options.pingMs + 1000)
     ctx.progress(`routing price: ${server}: resuming ${dropped.length}`)
     const resumeCpu = running.cpuMs()
     const resume = await fleet.resume(dropped)
     const resumeCpuMs = (running.cpuMs() - resumeCpu) / Math.max(1, resume.acked)
-    return { connect, connectCpuMs, resume, resumeCpuMs }
+    return { connect, connectCpuMs, resume, resumeCpuMs, afterPingTick }
   } finally {
     fleet.halt()
     fleet.terminateAll()
@@ -123,11 +127,12 @@ export function formatRoutingPrice (result: RoutingPriceResult): string {
       `${x(v.resumeCpu / raw.resumeCpu)} | ${v.failed} |`
   }
   const rounds = (s: RoutingServer): string => result.runs[s]
-    .map(r => `${num(r.connect.ratePerSecond, 0)} acks/s, resume p99 ${fmtMs(r.resume.timeToAck.p99)} ms`).join('; ')
+    .map(r => `${num(r.connect.ratePerSecond, 0)} acks/s, resume p99 ${fmtMs(r.resume.timeToAck.p99)} ms${r.afterPingTick ? ' (after a ping tick)' : ''}`).join('; ')
   return [
     '### The price of Fastify on the upgrade path (bench/routing-price.ts)',
     '',
-    `${o.sessions} connects (${o.concurrency} in flight), then ${o.resumeCount} dropped and resumed, against each server in turn; ` +
+    `${o.sessions} connects (${o.concurrency} in flight), then ${o.resumeCount} dropped and resumed (right after the server's ` +
+      'ping tick where it pings every socket at once), against each server in turn; ' +
       `${o.rounds} round(s), medians shown. The second server is the first with its upgrades routed through Fastify and ` +
       '@fastify/websocket (a route with a querystring schema, the checks in an async onRequest hook, the upgrade\'s request let go ' +
       'of, as Tether\'s glasses route has them): the two differ by Fastify alone.',

@@ -84,7 +84,8 @@ export interface MainResult {
   memory: MemoryResult
   list100: ListResult
   list1000: ListResult
-  resume: ConnectReport & { resumed: number, mismatches: number }
+  /** `afterPingTick`: the resumes began right after a tick that pinged every socket at once (see Fleet.afterPingBurst). */
+  resume: ConnectReport & { resumed: number, mismatches: number, afterPingTick: boolean }
   relay: RelayResult | null
   relayError: string | null
   drain: DrainResult
@@ -264,6 +265,9 @@ export async function mainSuite (ctx: BenchContext, name: TargetName): Promise<M
     const dropped = fleet.drop(options.resumeCount)
     // Long enough for the server to see every drop and start each grace period.
     await sleep(1000)
+    // A server that pings every socket in one tick (the baseline) stalls for that tick: resume right after one, so
+    // no round's tail depends on whether the tick fell among the resumes. Tether spreads its pings: no tick comes.
+    const afterPingTick = await fleet.afterPingBurst(0.5, 300, options.pingMs + 1000)
     const resumedBefore = fleet.stats.resumed
     const mismatchesBefore = fleet.stats.resumeMismatches
     const resumeCpu = server.cpuMs()
@@ -272,7 +276,8 @@ export async function mainSuite (ctx: BenchContext, name: TargetName): Promise<M
     const resume = {
       ...resumeReport,
       resumed: fleet.stats.resumed - resumedBefore,
-      mismatches: fleet.stats.resumeMismatches - mismatchesBefore
+      mismatches: fleet.stats.resumeMismatches - mismatchesBefore,
+      afterPingTick
     }
 
     ctx.progress(`${name}: draining ${fleet.open} sessions`)
