@@ -104,8 +104,8 @@ export class Fleet {
   private halted = false
   /** performance.now() of the latest close of any socket. */
   private lastCloseAt = 0
-  /** performance.now() of every WebSocket ping the server sent (the last few seconds' worth is all that is read). */
-  private pingTimes: number[] = []
+  /** performance.now() of the WebSocket pings the server sent, recorded only while afterPingBurst waits (else null). */
+  private pingTimes: number[] | null = null
 
   constructor (private readonly options: FleetOptions) {}
 
@@ -186,18 +186,21 @@ export class Fleet {
    */
   async afterPingBurst (share: number, windowMs: number, timeoutMs: number): Promise<boolean> {
     const started = performance.now()
-    this.pingTimes = []
     let burstSeenAt: number | null = null
-    while (performance.now() - started < timeoutMs) {
-      await new Promise(resolve => setTimeout(resolve, 20))
-      const now = performance.now()
-      const recent = this.pingTimes.filter(at => now - at <= windowMs)
-      if (burstSeenAt === null && recent.length >= share * this.openCount) burstSeenAt = now
-      if (burstSeenAt !== null && recent.length === 0) return true
-      // Keep only what a window can still need.
-      if (this.pingTimes.length > 4 * this.openCount) this.pingTimes = recent
+    this.pingTimes = []
+    try {
+      while (performance.now() - started < timeoutMs) {
+        await new Promise(resolve => setTimeout(resolve, 20))
+        const now = performance.now()
+        // Only what the window still covers is kept.
+        this.pingTimes = this.pingTimes.filter(at => now - at <= windowMs)
+        if (burstSeenAt === null && this.pingTimes.length >= share * this.openCount) burstSeenAt = now
+        if (burstSeenAt !== null && this.pingTimes.length === 0) return true
+      }
+      return false
+    } finally {
+      this.pingTimes = null
     }
-    return false
   }
 
   /** Stop every batch from starting further handshakes (the run is out of time). */
@@ -270,7 +273,7 @@ export class Fleet {
       })
       g.ws = ws
       g.endedByUs = false
-      ws.on('ping', () => { this.pingTimes.push(performance.now()) })
+      ws.on('ping', () => { this.pingTimes?.push(performance.now()) })
       ws.on('unexpected-response', (_request, response) => {
         settle(false, `http ${response.statusCode ?? '?'}`)
         response.resume()
