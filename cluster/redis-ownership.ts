@@ -21,6 +21,7 @@ import type { Summary } from '../protocol/admin.js'
 import { inBatches } from './bounded.js'
 import { NO_ANSWER, RemoteRequestError, type ClusterRpc } from './cluster-rpc.js'
 import { newIncarnation, type OwnerRecord, type OwnershipStore, type SessionWrite } from './ownership-store.js'
+import { isoNow } from '../protocol/timestamp.js'
 
 export interface RedisOwnershipOptions {
   nodeId: string
@@ -548,7 +549,7 @@ export class RedisOwnership implements Ownership {
         if (session.state === 'active') active += 1
         else if (session.state === 'grace') grace += 1
       }
-      const info = JSON.stringify({ publicUrl: this.options.publicUrl(), active, grace, at: new Date().toISOString() })
+      const info = JSON.stringify({ publicUrl: this.options.publicUrl(), active, grace, at: isoNow() })
       // The first renewal keeps the incarnation claims may already carry.
       const next = this.renewed ? newIncarnation() : this.incarnation
       const renewal = await this.guard('liveness', async () => await this.store.renew(this.incarnation, next, info, this.options.leaseTtlMs))

@@ -27,6 +27,7 @@ import type { StartFailure, StartReason } from '../sessions/node-events.js'
 import type { DisplayManager } from './display-manager.js'
 import type { SubscriptionManager } from './subscription-manager.js'
 import { postWebhook } from './webhook.js'
+import { isoNow } from '../protocol/timestamp.js'
 
 export type AppStatus = 'loading' | 'running' | 'reconnecting'
 
@@ -167,7 +168,7 @@ export class AppLifecycleManager implements Manager, AppEndpoint, AppSocketEvent
     const entry = this.service.catalogue.get(packageName)
     if (entry === undefined) {
       this.session.send({
-        type: 'error', code: 'UNKNOWN_APP', message: 'no such app in the catalogue', timestamp: new Date().toISOString()
+        type: 'error', code: 'UNKNOWN_APP', message: 'no such app in the catalogue', timestamp: isoNow()
       })
       return false
     }
@@ -196,7 +197,7 @@ export class AppLifecycleManager implements Manager, AppEndpoint, AppSocketEvent
       sessionId: this.appSessionId(packageName),
       userId: this.session.userId,
       reason: 'user_stopped',
-      timestamp: new Date().toISOString()
+      timestamp: isoNow()
     }, { deadline: Date.now() + STOP_WEBHOOK_TIMEOUT_MS, retries: 0, signal: this.webhookSignal() })
     if (connection !== null) this.sockets.end(connection, 'App stopped')
     this.service.events.emit('app.stopped', packageName)
@@ -233,7 +234,7 @@ export class AppLifecycleManager implements Manager, AppEndpoint, AppSocketEvent
       type: 'session_request',
       sessionId: this.appSessionId(packageName),
       userId: this.session.userId,
-      timestamp: new Date().toISOString(),
+      timestamp: isoNow(),
       mentraOSWebsocketUrl: url,
       augmentOSWebsocketUrl: url
     }, { deadline: Date.now() + appStartTimeoutMs, signal: this.webhookSignal() })

@@ -16,6 +16,7 @@ import type { AppInbox } from './app-message-router.js'
 import type { AppsService } from './apps-service.js'
 import type { AppBroadcast } from './device-state-manager.js'
 import type { AppOutlet } from './subscription-manager.js'
+import { isoNow } from '../protocol/timestamp.js'
 
 /** What the SDK reads from an ack's `capabilities`; Tether does not know the glasses model. */
 const CAPABILITIES = {
@@ -72,7 +73,7 @@ export class AppSockets implements AppOutlet, AppBroadcast {
       settings: [],
       mentraosSettings: {},
       capabilities: CAPABILITIES,
-      timestamp: new Date().toISOString()
+      timestamp: isoNow()
     })
     this.sink ??= {
       onText: (channel, text) => this.guarded(channel, () => this.receive(channel, text)),
@@ -100,7 +101,7 @@ export class AppSockets implements AppOutlet, AppBroadcast {
   /** Tell the app it is over and close its socket with 1000 and the reason. */
   end (connection: AppChannel, reason: AppEndReason): void {
     connection.unbind()
-    connection.send({ type: 'app_stopped', reason, timestamp: new Date().toISOString() })
+    connection.send({ type: 'app_stopped', reason, timestamp: isoNow() })
     connection.close(CloseCode.NORMAL, reason)
   }
 
@@ -128,7 +129,7 @@ export class AppSockets implements AppOutlet, AppBroadcast {
       sessionId: connection.appSessionId,
       streamType,
       data,
-      timestamp: new Date().toISOString()
+      timestamp: isoNow()
     }) > 0
   }
 
@@ -136,7 +137,7 @@ export class AppSockets implements AppOutlet, AppBroadcast {
   sendMessage (packageName: string, message: { type: string, [key: string]: unknown }): boolean {
     const connection = this.connections.get(packageName)
     if (connection === undefined) return false
-    return connection.send({ ...message, sessionId: connection.appSessionId, timestamp: new Date().toISOString() }) > 0
+    return connection.send({ ...message, sessionId: connection.appSessionId, timestamp: isoNow() }) > 0
   }
 
   /** Send one message to every connected app of the session (device state: no subscription needed). */
@@ -177,7 +178,7 @@ export class AppSockets implements AppOutlet, AppBroadcast {
   }
 
   private reject (connection: AppChannel, code: string, message: string): void {
-    connection.send({ type: 'error', code, message, timestamp: new Date().toISOString() })
+    connection.send({ type: 'error', code, message, timestamp: isoNow() })
     if (connection.recordBadFrame()) connection.close(CloseCode.POLICY_VIOLATION, 'too many bad frames')
   }
 

@@ -6,6 +6,7 @@
  * re-sends the microphone state and releases displays held while they were not.
  */
 import type { Manager } from '../sessions/manager.js'
+import { isoNow } from '../protocol/timestamp.js'
 
 /** The keys whose change is news; anything else the phone adds is kept and relayed too. */
 export type DeviceState = Record<string, unknown>
@@ -54,7 +55,7 @@ export class DeviceStateManager implements Manager {
     }
     if (Object.keys(changed).length > 0) {
       this.updates += 1
-      this.apps.broadcast({ type: 'device_state_update', state: changed, fullSnapshot: false, timestamp: new Date().toISOString() })
+      this.apps.broadcast({ type: 'device_state_update', state: changed, fullSnapshot: false, timestamp: isoNow() })
     }
     if (connected !== undefined && connected !== this.connected) {
       this.connected = connected

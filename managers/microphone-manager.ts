@@ -16,6 +16,7 @@ import { Resources } from '../sessions/resources.js'
 import { AUDIO_STREAM } from './streams.js'
 import type { GlassesConnectionFollower } from './device-state-manager.js'
 import type { SubscriptionManager, SubscriptionWatcher } from './subscription-manager.js'
+import { isoNow } from '../protocol/timestamp.js'
 
 /** What the phone is asked to produce: LC3 audio up the socket, and/or its own transcripts. */
 export type RequiredData = 'pcm' | 'transcription'
@@ -177,7 +178,7 @@ export class MicrophoneManager implements Manager, SubscriptionWatcher, GlassesC
       isMicrophoneEnabled: state.requiredData.length > 0,
       requiredData: state.requiredData,
       bypassVad: state.bypassVad,
-      timestamp: new Date().toISOString()
+      timestamp: isoNow()
     })
     if (!delivered) return
     this.told = state

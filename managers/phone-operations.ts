@@ -12,6 +12,7 @@ import { AppLifecycleManager } from './app-lifecycle-manager.js'
 import { AudioManager } from './audio-manager.js'
 import { DeviceStateManager, type DeviceState } from './device-state-manager.js'
 import { PhoneRelayManager } from './phone-relay-manager.js'
+import { isoNow } from '../protocol/timestamp.js'
 
 type Json = Record<string, unknown>
 
@@ -50,8 +51,6 @@ export interface AppListing {
   healthy: boolean
   hardwareRequirements: AppEntry['hardwareRequirements']
 }
-
-const now = (): string => new Date().toISOString()
 
 /** The phone's app list: every catalogue app, `running` when it runs or loads in this session. */
 export function listApps (catalogue: AppsCatalogue, apps: AppLifecycleManager | undefined): AppListing[] {
@@ -92,10 +91,10 @@ type Operation<K extends PhoneOperation> = (session: PhoneSession, catalogue: Ap
 const OPERATIONS: { [K in PhoneOperation]: Operation<K> } = {
   device_state: (session, _catalogue, { state }) => {
     const applied = need(session, DeviceStateManager).apply(state, session.phoneConnected)
-    return { status: 200, body: { success: true, appliedState: applied, timestamp: now() } }
+    return { status: 200, body: { success: true, appliedState: applied, timestamp: isoNow() } }
   },
   apps: (session, catalogue) =>
-    ({ status: 200, body: { success: true, data: listApps(catalogue, session.find(AppLifecycleManager)), timestamp: now() } }),
+    ({ status: 200, body: { success: true, data: listApps(catalogue, session.find(AppLifecycleManager)), timestamp: isoNow() } }),
   start_app: async (session, catalogue, { packageName, replyWithinMs }) => {
     const apps = need(session, AppLifecycleManager)
     // One standard app at a time: starting one stops the others.
@@ -103,35 +102,35 @@ const OPERATIONS: { [K in PhoneOperation]: Operation<K> } = {
       for (const other of apps.otherStandardApps(packageName)) void apps.stop(other)
     }
     const started = await within(apps.start(packageName, 'user'), replyWithinMs)
-    return { status: 200, body: { success: true, data: { status: 'started', isRunning: started }, timestamp: now() } }
+    return { status: 200, body: { success: true, data: { status: 'started', isRunning: started }, timestamp: isoNow() } }
   },
   stop_app: async (session, _catalogue, { packageName }) => {
     await need(session, AppLifecycleManager).stop(packageName)
-    return { status: 200, body: { success: true, data: { status: 'stopped', isRunning: false }, timestamp: now() } }
+    return { status: 200, body: { success: true, data: { status: 'stopped', isRunning: false }, timestamp: isoNow() } }
   },
   audio_configure: (session, _catalogue, { format }) => {
     need(session, AudioManager).configure(format)
     const lc3Config = format.format === 'lc3' ? { sampleRate: 16000, frameDurationMs: 10, frameSizeBytes: format.frameSizeBytes } : null
-    return { status: 200, body: { success: true, format: format.format, lc3Config, timestamp: now() } }
+    return { status: 200, body: { success: true, format: format.format, lc3Config, timestamp: isoNow() } }
   },
   location: (session, _catalogue, { body }) => need(session, PhoneRelayManager).location(body)
-    ? { status: 200, body: { success: true, timestamp: now() } }
+    ? { status: 200, body: { success: true, timestamp: isoNow() } }
     : bad('a location needs coords.latitude and coords.longitude'),
   calendar: (session, _catalogue, { events }) => {
     const relayed = need(session, PhoneRelayManager).calendar(events)
-    return { status: 200, body: { success: true, events: relayed, timestamp: now() } }
+    return { status: 200, body: { success: true, events: relayed, timestamp: isoNow() } }
   },
   notification: (session, _catalogue, { body }) => {
     need(session, PhoneRelayManager).notification('phone_notification', body)
-    return { status: 200, body: { success: true, timestamp: now() } }
+    return { status: 200, body: { success: true, timestamp: isoNow() } }
   },
   notification_dismissed: (session, _catalogue, { body }) => {
     need(session, PhoneRelayManager).notification('phone_notification_dismissed', body)
-    return { status: 200, body: { success: true, timestamp: now() } }
+    return { status: 200, body: { success: true, timestamp: isoNow() } }
   },
   photo_response: (session, _catalogue, { body }) => {
     const delivered = need(session, PhoneRelayManager).photoResponse(body)
-    return { status: 200, body: { success: true, delivered, timestamp: now() } }
+    return { status: 200, body: { success: true, delivered, timestamp: isoNow() } }
   }
 }
 

@@ -15,6 +15,7 @@ import type { AttachContext, Manager, SessionContext } from '../sessions/manager
 import { LazyMap } from '../sessions/lazy-map.js'
 import { streamKey } from './streams.js'
 import type { AppOutlet, SubscriptionManager, SubscriptionWatcher } from './subscription-manager.js'
+import { isoNow } from '../protocol/timestamp.js'
 
 /** Location tiers, coarsest first; the session asks the phone for the finest any app wants. */
 export const LOCATION_TIERS = [
@@ -284,7 +285,7 @@ export class PhoneRelayManager implements Manager, SubscriptionWatcher {
 
   private toPhone (message: AppRequest): void {
     this.toPhoneCount += 1
-    this.session.send({ ...message, sessionId: this.session.userId, timestamp: new Date().toISOString() })
+    this.session.send({ ...message, sessionId: this.session.userId, timestamp: isoNow() })
   }
 
   private expect (requestId: string, packageName: string): void {
@@ -355,7 +356,7 @@ export function fixOf (value: unknown): LocationFix | null {
     lat,
     lng,
     accuracy: finite(coords.accuracy),
-    timestamp: Number.isNaN(time.getTime()) ? new Date().toISOString() : time.toISOString()
+    timestamp: Number.isNaN(time.getTime()) ? isoNow() : time.toISOString()
   }
 }
 
@@ -379,7 +380,7 @@ export function calendarEventOf (value: unknown): CalendarEvent | null {
     dtStart,
     dtEnd: isoOf(value.endDate),
     timezone: typeof value.timeZone === 'string' ? value.timeZone : null,
-    timeStamp: new Date().toISOString(),
+    timeStamp: isoNow(),
     allDay: value.allDay === true
   }
 }

@@ -19,6 +19,7 @@ import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import type { ConnectionErrorCode } from '../protocol/error-codes.js'
 import { WindowCounter } from '../http/window-counter.js'
+import { isoNow } from '../protocol/timestamp.js'
 
 /**
  * A check's verdict: null lets the upgrade go on; otherwise the refusal being sent, to await.
@@ -50,7 +51,7 @@ const ADDRESS_COUNTED = new Set<ConnectionErrorCode>(['NO_TOKEN', 'INVALID_TOKEN
 
 /** The 429 body. */
 function rateLimited (message: string): Record<string, unknown> {
-  return { statusCode: 429, type: 'connection_error', code: 'RATE_LIMITED', message, timestamp: new Date().toISOString() }
+  return { statusCode: 429, type: 'connection_error', code: 'RATE_LIMITED', message, timestamp: isoNow() }
 }
 
 export default fp<{ config: Config }>(async function upgradeGuardPlugin (fastify, { config }) {
@@ -75,7 +76,7 @@ export default fp<{ config: Config }>(async function upgradeGuardPlugin (fastify
       if (ADDRESS_COUNTED.has(code)) addressRefusals.hit(request.ip)
       request.log.info({ status, code }, 'upgrade refused')
       await reply.code(status).header('connection', 'close').send({
-        type: 'connection_error', code, message, timestamp: new Date().toISOString()
+        type: 'connection_error', code, message, timestamp: isoNow()
       })
     },
     addressLimit (request, reply) {

@@ -12,6 +12,7 @@ import type { AppConnectionErrorCode } from '../protocol/error-codes.js'
 import { parseAppFrame } from '../protocol/parse-frame.js'
 import { AppConnection } from '../sessions/app-connection.js'
 import { releaseUpgrade } from '../http/release-upgrade.js'
+import { isoNow } from '../protocol/timestamp.js'
 
 const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fastify, { config }) {
   const apps = fastify.apps
@@ -22,7 +23,7 @@ const appWsRoutes: FastifyPluginAsync<{ config: Config }> = async function (fast
   function refuse (connection: AppConnection, address: string, code: AppConnectionErrorCode, message: string): void {
     fastify.events.emit('app.init_refused', code)
     if (ADDRESS_COUNTED.has(code)) fastify.upgradeGuard.countRefusal(address)
-    connection.send({ type: 'tpa_connection_error', code, message, timestamp: new Date().toISOString() })
+    connection.send({ type: 'tpa_connection_error', code, message, timestamp: isoNow() })
     connection.unbind()
     connection.close(CloseCode.POLICY_VIOLATION, code)
   }

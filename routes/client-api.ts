@@ -21,6 +21,7 @@ import {
 } from '../protocol/client-api.js'
 import type { AudioFormat } from '../sessions/user-store.js'
 import { MAX_SETTINGS_BYTES } from '../sessions/user-store.js'
+import { isoNow } from '../protocol/timestamp.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -112,7 +113,7 @@ export default (async function clientApiRoutes (fastify, { config }) {
   }, async () => ({
     success: true,
     data: { required: config.minAppVersion, recommended: config.recommendedAppVersion },
-    timestamp: new Date().toISOString()
+    timestamp: isoNow()
   }))
 
   fastify.post('/auth/exchange-token', {
@@ -184,7 +185,7 @@ export default (async function clientApiRoutes (fastify, { config }) {
   }, async (request, reply) => {
     const answer = await fastify.phoneApi.run(userOf(request), 'apps', {})
     // Without a session nothing runs; the list itself needs none.
-    return await send(reply, answer ?? { status: 200, body: { success: true, data: listApps(fastify.appsCatalogue, undefined), timestamp: new Date().toISOString() } })
+    return await send(reply, answer ?? { status: 200, body: { success: true, data: listApps(fastify.appsCatalogue, undefined), timestamp: isoNow() } })
   })
 
   const appAction = { tags, params: PackageParams, response: { 200: AppActionAnswerSchema, 404: UnknownAppSchema, ...errors } }

@@ -13,6 +13,7 @@ import { positionTime, sessionPosition } from './session-position.js'
 import type { SessionSnapshot } from './session-snapshot.js'
 import { countByState, sessionDetail, summarize, type SessionDetail } from './summary.js'
 import type { UserSession } from './user-session.js'
+import { isoNow } from '../protocol/timestamp.js'
 
 const NO_HOST: OwnershipHost = {
   local: () => undefined,
@@ -78,7 +79,7 @@ export class LocalOwnership implements Ownership {
 
   async nodes (): Promise<NodeInfo[]> {
     const { active, grace } = this.counts()
-    return [{ nodeId: this.nodeId, publicUrl: '', active, grace, at: new Date().toISOString() }]
+    return [{ nodeId: this.nodeId, publicUrl: '', active, grace, at: isoNow() }]
   }
 
   /** No other node forwards anything here. */

@@ -22,6 +22,7 @@ import type { AppsFacet, Manager, ManagerFactory, SessionContext } from './manag
 import { Resources } from './resources.js'
 import type { SessionConfig } from './session-config.js'
 import type { SessionSnapshot } from './session-snapshot.js'
+import { isoNow } from '../protocol/timestamp.js'
 
 /** What the registry lends a session: serialised entry points and the node's events. */
 export interface SessionHooks {
@@ -63,6 +64,8 @@ export class UserSession implements ConnectionSink, SessionContext {
   readonly userId: string
   readonly sessionInstanceId: string
   readonly startedAt: number
+  /** `startedAt` as the wire writes it, made on first use (every ack and app state change carries it). */
+  private startTime: string | null = null
   /** The session's own counters and connected time. */
   readonly stats: SessionStats
   /** The managers built so far, in dispatch order. */
@@ -239,9 +242,10 @@ export class UserSession implements ConnectionSink, SessionContext {
   /** The app-facing view carried by the ack and `app_state_change`. */
   view (): UserSessionView {
     const apps = this.apps?.view()
+    this.startTime ??= new Date(this.startedAt).toISOString()
     return {
       userId: this.userId,
-      startTime: new Date(this.startedAt).toISOString(),
+      startTime: this.startTime,
       activeAppSessions: apps?.activeAppSessions ?? [],
       loadingApps: apps?.loadingApps ?? [],
       appSubscriptions: apps?.appSubscriptions ?? {}
@@ -290,7 +294,7 @@ export class UserSession implements ConnectionSink, SessionContext {
       this.hooks.events.emit('glasses.traffic', 'in', 'other', bytes)
       this.stats.recordUntypedFrame()
       if (connection.firstOfUnlistedType(parsed.message.type)) {
-        this.send({ type: 'error', code: 'UNKNOWN_TYPE', message: `type "${parsed.message.type}" is relayed to apps only`, timestamp: new Date().toISOString() })
+        this.send({ type: 'error', code: 'UNKNOWN_TYPE', message: `type "${parsed.message.type}" is relayed to apps only`, timestamp: isoNow() })
       }
       this.runManagers(manager => { manager.handleUnlisted?.(parsed.message); return false })
       return
@@ -387,7 +391,7 @@ export class UserSession implements ConnectionSink, SessionContext {
         this.sendAck(connection)
         return
       case 'ping':
-        this.send({ type: 'pong', timestamp: new Date().toISOString() })
+        this.send({ type: 'pong', timestamp: isoNow() })
         return
       case 'pong':
         return
@@ -410,7 +414,7 @@ export class UserSession implements ConnectionSink, SessionContext {
   }
 
   private rejectFrame (connection: GlassesConnection, code: MessageErrorCode, message: string): void {
-    this.send({ type: 'error', code, message, timestamp: new Date().toISOString() })
+    this.send({ type: 'error', code, message, timestamp: isoNow() })
     if (connection.recordBadFrame()) connection.close(CloseCode.POLICY_VIOLATION, 'too many bad frames')
   }
 
@@ -462,7 +466,7 @@ export class UserSession implements ConnectionSink, SessionContext {
         silenceTimeoutMs: this.config.silenceTimeoutMs
       },
       userSession: this.view(),
-      timestamp: new Date().toISOString()
+      timestamp: isoNow()
     }
     this.send(ack)
   }
@@ -482,7 +486,7 @@ export class UserSession implements ConnectionSink, SessionContext {
   private emit (event: LifecycleEventName, fields: Partial<LifecycleEvent>): void {
     const full: LifecycleEvent = {
       event,
-      at: new Date().toISOString(),
+      at: isoNow(),
       userId: this.userId,
       sessionInstanceId: this.sessionInstanceId,
       nodeId: this.config.nodeId,
