@@ -1,9 +1,11 @@
 /**
- * `node dist/bench/connect-steps.js <connect.cpuprofile> <connects>`: where the
- * server's CPU per connect goes, step by step (HTTP parse, Fastify, the JWT
- * check, the ws handshake, the session, ...), from a V8 CPU profile of the
+ * `node dist/bench/connect-steps.js <connect.cpuprofile> <connects> [<profile> <count> ...]`:
+ * where the server's CPU per connect goes, step by step (HTTP parse, Fastify, the
+ * JWT check, the ws handshake, the session, ...), from a V8 CPU profile of the
  * connect phase (`npm run bench -- --cpu-prof` writes `bench/profiles/<server>-connect.cpuprofile`),
- * or per resume from the resume phase's (`<server>-resume.cpuprofile`).
+ * or per resume from the resume phase's (`<server>-resume.cpuprofile`). Given several
+ * profiles (one per run), it prints the mean of each step and its range: one run's
+ * steps move by several microseconds on a shared machine.
  *
  * A sample whose stack holds one of the whole-task frames (the microphone's
  * re-send after a resume, the app side built on first need) goes to that task,
@@ -95,16 +97,38 @@ export function connectSteps (profile: CpuProfile, connects: number): { total: n
   return { total: busy / connects, steps }
 }
 
+const USAGE = 'usage: node dist/bench/connect-steps.js <connect.cpuprofile|resume.cpuprofile> <connects or resumes> [<profile> <count> ...]\n'
+
 function main (): void {
-  const [file, connectsText] = process.argv.slice(2)
-  const connects = Number(connectsText)
-  if (file === undefined || !Number.isInteger(connects) || connects < 1) {
-    process.stderr.write('usage: node dist/bench/connect-steps.js <connect.cpuprofile|resume.cpuprofile> <connects or resumes>\n')
+  const args = process.argv.slice(2)
+  const runs: Array<{ total: number, steps: Array<[string, number]> }> = []
+  for (let i = 0; i < args.length; i += 2) {
+    const count = Number(args[i + 1])
+    if (!Number.isInteger(count) || count < 1) {
+      process.stderr.write(USAGE)
+      process.exit(2)
+    }
+    runs.push(connectSteps(JSON.parse(readFileSync(args[i] as string, 'utf8')) as CpuProfile, count))
+  }
+  if (runs.length === 0) {
+    process.stderr.write(USAGE)
     process.exit(2)
   }
-  const { total, steps } = connectSteps(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, connects)
-  process.stdout.write(`${total.toFixed(0)} us of CPU per connect (or resume) in the profile\n`)
-  for (const [step, us] of steps) process.stdout.write(`${us.toFixed(1).padStart(7)} us  ${step}\n`)
+  const total = mean(runs.map(run => run.total))
+  process.stdout.write(`${total.toFixed(0)} us of CPU per connect (or resume) in the profile${runs.length > 1 ? `, mean of ${runs.length} profiles` : ''}\n`)
+  const names = [...new Set(runs.flatMap(run => run.steps.map(([step]) => step)))]
+  const rows = names.map(step => {
+    const values = runs.map(run => run.steps.find(([name]) => name === step)?.[1] ?? 0)
+    return { step, mean: mean(values), low: Math.min(...values), high: Math.max(...values) }
+  }).sort((a, b) => b.mean - a.mean)
+  for (const { step, mean, low, high } of rows) {
+    const range = runs.length > 1 ? `  (${low.toFixed(1)} to ${high.toFixed(1)})` : ''
+    process.stdout.write(`${mean.toFixed(1).padStart(7)} us  ${step}${range}\n`)
+  }
+}
+
+function mean (values: readonly number[]): number {
+  return values.reduce((sum, value) => sum + value, 0) / values.length
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main()

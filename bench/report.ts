@@ -36,6 +36,8 @@ export interface BenchResults {
   fleet: FleetLadderResult | null
   /** One restart storm per upgrade limit tried (bench/restart-storm.ts). */
   storm: StormResult[]
+  /** Where the main suite, the routing section and capacity ran their server and the load generator. */
+  pinning: string
 }
 
 type Verdict = 'met' | 'NOT met' | ''
@@ -223,6 +225,7 @@ export function resultsSection (results: BenchResults): string {
       `relay ${o.relayMs} ms of ${o.relayFrameBytes}-byte frames with ${o.relayWindow} in flight, ` +
       `${o.listRequests} requests per /sessions figure; took ${(results.elapsedMs / 1000).toFixed(0)} s; ` +
       `load average ${results.load.start.toFixed(2)} at the start, ${results.load.end.toFixed(2)} at the end.`,
+    `Main suite, routing section and capacity: ${results.pinning}.`,
     '',
     formatTable(buildRows(results)),
     formatNotes(results),

@@ -48,7 +48,7 @@ const LABELS: Record<RoutingServer, string> = {
 async function measure (ctx: BenchContext, server: RoutingServer, options: RoutingPriceOptions): Promise<RoutingRun> {
   const target: TargetName = server === 'tether' ? 'tether' : 'baseline'
   const extraEnv: Record<string, string> = server === 'baseline-fastify' ? { BASELINE_ROUTER: 'fastify' } : {}
-  const spec = { ...targetSpec(ctx, target, await freePort(), extraEnv), name: server }
+  const spec = { ...targetSpec(ctx, target, await freePort(), extraEnv), ...ctx.serverPin, name: server }
   const running = await startServerProcess(spec)
   const fleet = newFleet(ctx, running, 'routing')
   try {

@@ -14,6 +14,7 @@ import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { pinForFleet } from './affinity.js'
 import { startBenchApp } from './bench-app.js'
 import { machineInfo } from './machine.js'
 import { appendResults, buildRows, formatLc3Section, formatNotes, formatTable, type BenchResults } from './report.js'
@@ -30,7 +31,7 @@ import { createTokenSigner } from './tokens.js'
 
 const USAGE = `usage: npm run bench -- [options]
   --sessions N        idle sessions for memory, GET /sessions and drain (default 10000)
-  --rounds N          main-suite rounds per server, alternating; the table shows medians; 0 skips (default 3)
+  --rounds N          main-suite rounds per server, alternating; the table shows medians; 0 skips (default 5)
   --capacity N        sessions held with heartbeats on; 0 skips the phase (default 15000)
   --routing-rounds N  rounds of connect and resume against the raw baseline, the baseline with its upgrades
                       routed through Fastify, and Tether: the price of Fastify on the upgrade path; 0 skips
@@ -68,6 +69,8 @@ const USAGE = `usage: npm run bench -- [options]
                       off, or a number (default: default,off)
   --storm-timeout MS  how long a storm may take to get every phone back (default 120000)
   --no-write          print the table only; do not append to bench/RESULTS.md
+  --no-pin            run the main suite, the routing section and capacity unpinned; by default their server is
+                      pinned to core 0 and the load generator to core 1 (taskset), as in the fleet ladder
 
 Quick smoke run of the fleet and the storm only (about 2 minutes; --rounds 0 skips the main suites):
   npm run bench -- --rounds 0 --capacity 0 --streaming-phones 0 --fleet-ladder 50 --fleet-window 6000
@@ -81,6 +84,8 @@ class UsageError extends Error {
 interface RunOptions extends BenchOptions {
   only: TargetName[]
   write: boolean
+  /** The single-server phases run their server on core 0 and the load generator on core 1. */
+  pin: boolean
   rounds: number
   routingRounds: number
   streamingPhones: number
@@ -143,6 +148,7 @@ function parseOptions (argv: string[]): RunOptions {
       cluster: { type: 'boolean' },
       'redis-url': { type: 'string' },
       'no-write': { type: 'boolean' },
+      'no-pin': { type: 'boolean' },
       'streaming-phones': { type: 'string' },
       'fleet-ladder': { type: 'string' },
       'fleet-window': { type: 'string' },
@@ -175,7 +181,8 @@ function parseOptions (argv: string[]): RunOptions {
     redisUrl: values['redis-url'] ?? null,
     only: only === undefined ? ['tether', 'baseline'] : [only],
     write: values['no-write'] !== true,
-    rounds: int(values.rounds, 'rounds', 3, 0),
+    pin: values['no-pin'] !== true,
+    rounds: int(values.rounds, 'rounds', 5, 0),
     routingRounds: int(values['routing-rounds'], 'routing-rounds', 3, 0),
     streamingPhones: int(values['streaming-phones'], 'streaming-phones', 200, 0),
     fleetLadder: ladderOf(values['fleet-ladder']),
@@ -261,7 +268,8 @@ async function main (): Promise<void> {
       tether: fileURLToPath(new URL('../server.js', import.meta.url)),
       baseline: fileURLToPath(new URL('./baseline.js', import.meta.url))
     },
-    progress
+    progress,
+    serverPin: {}
   }
   const results: BenchResults = {
     options,
@@ -277,18 +285,30 @@ async function main (): Promise<void> {
     lc3: null,
     phoneStream: null,
     fleet: null,
-    storm: []
+    storm: [],
+    pinning: 'not run'
   }
   try {
-    // Rounds alternate the servers, so a burst of other work on the machine hits both alike.
-    for (let round = 0; round < options.rounds; round += 1) {
-      for (const name of options.only) results.main[name].push(await mainSuite(ctx, name))
-    }
-    if (options.routingRounds > 0 && options.only.length === 2) {
-      results.routing = await routingPrice(ctx, { rounds: options.routingRounds, sessions: options.sessions, resumeCount: options.resumeCount })
-    }
-    if (options.capacity > 0) {
-      for (const name of options.only) results.capacity[name] = await capacitySuite(ctx, name)
+    // One core for the server, the other for the load generator, as the fleet ladder has them: unpinned, the
+    // load generator and the server's own helper threads (GC) take turns on two cores, and the 10 ms slices the
+    // server's event loop then loses now and again decide its tails.
+    const pinning = options.pin ? pinForFleet() : null
+    ctx.serverPin = pinning?.server ?? {}
+    results.pinning = pinning?.note ?? 'not pinned (--no-pin): server and load generator share the machine'
+    try {
+      // Rounds alternate the servers, so a burst of other work on the machine hits both alike.
+      for (let round = 0; round < options.rounds; round += 1) {
+        for (const name of options.only) results.main[name].push(await mainSuite(ctx, name))
+      }
+      if (options.routingRounds > 0 && options.only.length === 2) {
+        results.routing = await routingPrice(ctx, { rounds: options.routingRounds, sessions: options.sessions, resumeCount: options.resumeCount })
+      }
+      if (options.capacity > 0) {
+        for (const name of options.only) results.capacity[name] = await capacitySuite(ctx, name)
+      }
+    } finally {
+      pinning?.release()
+      ctx.serverPin = {}
     }
     results.cluster = options.only.includes('tether') ? await clusterSuite(ctx) : { note: 'n/a (Tether not run)' }
     if (options.fleetLadder.length > 0) {

@@ -46,7 +46,15 @@ export interface BenchContext {
   scripts: Record<TargetName, string>
   /** A progress line (overwritten on a terminal); `ticker` lines repeat within a phase and are left out of logs. */
   progress: (line: string, ticker?: boolean) => void
+  /**
+   * Where the single-server phases (main suite, routing section, capacity) run their server: core 0, with the
+   * load generator on core 1, while run.ts holds that pinning; empty when not pinned.
+   */
+  serverPin: ServerPin
 }
+
+/** What a server's spawn adds to be pinned (bench/affinity.ts). */
+export interface ServerPin { cpus?: string, nice?: number }
 
 export interface MemoryResult {
   before: MemorySample
@@ -213,7 +221,7 @@ async function measuredMemory (server: ServerProcess): Promise<MemorySample> {
 
 export async function mainSuite (ctx: BenchContext, name: TargetName): Promise<MainResult> {
   const { options } = ctx
-  const server = await startServerProcess(targetSpec(ctx, name, await freePort()))
+  const server = await startServerProcess({ ...targetSpec(ctx, name, await freePort()), ...ctx.serverPin })
   let link: RelayLink | null = null
   const fleet = newFleet(ctx, server, 'bench')
   try {
@@ -305,7 +313,7 @@ export async function mainSuite (ctx: BenchContext, name: TargetName): Promise<M
 
 export async function capacitySuite (ctx: BenchContext, name: TargetName): Promise<CapacityResult> {
   const { options } = ctx
-  const server = await startServerProcess(targetSpec(ctx, name, await freePort()))
+  const server = await startServerProcess({ ...targetSpec(ctx, name, await freePort()), ...ctx.serverPin })
   const fleet = newFleet(ctx, server, 'hold')
   try {
     ctx.progress(`${name}: capacity, connecting ${options.capacity} sessions`)
