@@ -3,6 +3,7 @@
  * issue 7 and whether it is met) and the RESULTS.md section it goes into.
  */
 import { existsSync, appendFileSync, writeFileSync } from 'node:fs'
+import { gcNote } from './gc-trace.js'
 import { describeMachine, type MachineInfo } from './machine.js'
 import { fmtMs } from './stats.js'
 import type { ClusterResult } from './cluster-suite.js'
@@ -172,7 +173,7 @@ export function formatNotes (results: BenchResults): string {
       const label = `${name} round ${index + 1}`
       const failures = Object.entries(m.connectFailures).map(([k, v]) => `${k}: ${v}`).join(', ')
       notes.push(`${label}: ${num(m.connect.ratePerSecond)} acks/s, ack p50/p99 ${fmtMs(m.connect.timeToAck.p50)}/${fmtMs(m.connect.timeToAck.p99)} ms, ` +
-        `resume p99 ${fmtMs(m.resume.timeToAck.p99)} ms${m.resume.afterPingTick ? ' (begun after a ping tick)' : ''}, relay ${m.relay === null ? '-' : num(m.relay.megabytesPerSecond, 2)} MB/s, ` +
+        `resume p99 ${fmtMs(m.resume.timeToAck.p99)} ms${m.resume.afterPingTick ? ' (begun after a ping tick)' : ''}${gcNote(m.resume.gc)}, relay ${m.relay === null ? '-' : num(m.relay.megabytesPerSecond, 2)} MB/s, ` +
         `drain ${num(m.drain.allClosedMs)} ms (${m.drain.closed1001} saw 1001, ${m.drain.allClosed ? 'all closed' : 'NOT all closed'}, ` +
         `exit code ${String(m.drain.exitCode)}); memory ${(m.memory.before.rssBytes / 2 ** 20).toFixed(1)} -> ` +
         `${(m.memory.after.rssBytes / 2 ** 20).toFixed(1)} MiB RSS, ${(m.memory.before.heapUsedBytes / 2 ** 20).toFixed(1)} -> ` +

@@ -11,6 +11,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { ConnectReport } from './fleet.js'
+import { gcNote, type GcWindow } from './gc-trace.js'
 import { fmtMs } from './stats.js'
 import { freePort, startServerProcess } from './server-process.js'
 import { newFleet, sleep, targetSpec, type BenchContext, type TargetName } from './suites.js'
@@ -32,6 +33,8 @@ export interface RoutingRun {
   resumeCpuMs: number
   /** The resumes began right after a tick that pinged every socket at once (see Fleet.afterPingBurst). */
   afterPingTick: boolean
+  /** The server's garbage collections while the resumes ran. */
+  resumeGc: GcWindow | null
 }
 
 export interface RoutingPriceResult {
@@ -48,7 +51,7 @@ const LABELS: Record<RoutingServer, string> = {
 async function measure (ctx: BenchContext, server: RoutingServer, options: RoutingPriceOptions): Promise<RoutingRun> {
   const target: TargetName = server === 'tether' ? 'tether' : 'baseline'
   const extraEnv: Record<string, string> = server === 'baseline-fastify' ? { BASELINE_ROUTER: 'fastify' } : {}
-  const spec = { ...targetSpec(ctx, target, await freePort(), extraEnv), ...ctx.serverPin, name: server }
+  const spec = { ...targetSpec(ctx, target, await freePort(), extraEnv), ...ctx.serverPin, name: server, traceGc: true }
   const running = await startServerProcess(spec)
   const fleet = newFleet(ctx, running, 'routing')
   try {
@@ -64,9 +67,13 @@ async function measure (ctx: BenchContext, server: RoutingServer, options: Routi
     const afterPingTick = await fleet.afterPingBurst(0.5, 300, ctx.options.pingMs + 1000)
     ctx.progress(`routing price: ${server}: resuming ${dropped.length}`)
     const resumeCpu = running.cpuMs()
+    const resumeStarted = performance.now()
     const resume = await fleet.resume(dropped)
     const resumeCpuMs = (running.cpuMs() - resumeCpu) / Math.max(1, resume.acked)
-    return { connect, connectCpuMs, resume, resumeCpuMs, afterPingTick }
+    // As in the main suite: a collection's line arrives a moment after it.
+    const resumeEnded = performance.now()
+    await sleep(50)
+    return { connect, connectCpuMs, resume, resumeCpuMs, afterPingTick, resumeGc: running.gcBetween(resumeStarted, resumeEnded + 50) }
   } finally {
     fleet.halt()
     fleet.terminateAll()
@@ -127,7 +134,7 @@ export function formatRoutingPrice (result: RoutingPriceResult): string {
       `${x(v.resumeCpu / raw.resumeCpu)} | ${v.failed} |`
   }
   const rounds = (s: RoutingServer): string => result.runs[s]
-    .map(r => `${num(r.connect.ratePerSecond, 0)} acks/s, resume p99 ${fmtMs(r.resume.timeToAck.p99)} ms${r.afterPingTick ? ' (after a ping tick)' : ''}`).join('; ')
+    .map(r => `${num(r.connect.ratePerSecond, 0)} acks/s, resume p99 ${fmtMs(r.resume.timeToAck.p99)} ms${r.afterPingTick ? ' (after a ping tick)' : ''}${gcNote(r.resumeGc)}`).join('; ')
   return [
     '### The price of Fastify on the upgrade path (bench/routing-price.ts)',
     '',

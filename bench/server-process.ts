@@ -8,6 +8,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { performance } from 'node:perf_hooks'
+import { GcTrace, type GcWindow } from './gc-trace.js'
 
 export interface ServerSpec {
   name: string
@@ -23,6 +24,8 @@ export interface ServerSpec {
   cpus?: string
   /** Scheduling priority (`nice -n`, every thread); undefined: inherited. */
   nice?: number
+  /** Run with `--trace-gc` and keep its account (`gcBetween`). */
+  traceGc?: boolean
 }
 
 export interface ExitInfo { code: number | null, signal: NodeJS.Signals | null, at: number }
@@ -44,6 +47,8 @@ export interface ServerProcess {
   terminate: () => number
   /** SIGKILL if still running (clean-up after a failed run). */
   kill: () => void
+  /** The garbage collections between two performance.now() times; null unless started with `traceGc`. */
+  gcBetween: (from: number, to: number) => GcWindow | null
 }
 
 /** A free loopback port (the kernel's pick, released at once). */
@@ -105,7 +110,7 @@ function readThreadCpuMs (file: string): number {
 const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 
 export async function startServerProcess (spec: ServerSpec, readyTimeoutMs = 20_000): Promise<ServerProcess> {
-  const args = [...(spec.nodeFlags ?? []), '--inspect=127.0.0.1:0', spec.script]
+  const args = [...(spec.nodeFlags ?? []), ...(spec.traceGc === true ? ['--trace-gc'] : []), '--inspect=127.0.0.1:0', spec.script]
   const command = ['bash', '-c', raiseLimitScript(spec.openFiles), 'bash', process.execPath, ...args]
   // taskset, nice and bash all exec, so the child's pid is the server's own.
   if (spec.nice !== undefined) command.unshift('nice', '-n', String(spec.nice))
@@ -121,7 +126,8 @@ export async function startServerProcess (spec: ServerSpec, readyTimeoutMs = 20_
     inspector ??= /Debugger listening on (ws:\/\/\S+)/.exec(stderr)?.[1] ?? null
   })
   // Tether logs warnings as JSON on stdout; keep the pipe drained so it never blocks.
-  child.stdout?.on('data', () => {})
+  const gc = spec.traceGc === true ? new GcTrace() : null
+  child.stdout?.on('data', (chunk: Buffer) => { gc?.add(chunk.toString(), performance.now()) })
   const exited = new Promise<ExitInfo>(resolve => {
     child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() }))
   })
@@ -158,6 +164,7 @@ export async function startServerProcess (spec: ServerSpec, readyTimeoutMs = 20_
       child.kill('SIGTERM')
       return at
     },
-    kill: () => { if (!gone) child.kill('SIGKILL') }
+    kill: () => { if (!gone) child.kill('SIGKILL') },
+    gcBetween: (from, to) => gc?.between(from, to) ?? null
   }
 }

@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import type { GcWindow } from './gc-trace.js'
 import { connectBaselineRelay, connectTetherRelay, measureRelay, type RelayLink, type RelayResult } from './audio-relay.js'
 import type { BenchApp } from './bench-app.js'
 import { Fleet, type ConnectReport } from './fleet.js'
@@ -92,8 +93,11 @@ export interface MainResult {
   memory: MemoryResult
   list100: ListResult
   list1000: ListResult
-  /** `afterPingTick`: the resumes began right after a tick that pinged every socket at once (see Fleet.afterPingBurst). */
-  resume: ConnectReport & { resumed: number, mismatches: number, afterPingTick: boolean }
+  /**
+   * `afterPingTick`: the resumes began right after a tick that pinged every socket at once (see Fleet.afterPingBurst).
+   * `gc`: the server's garbage collections while the resumes ran.
+   */
+  resume: ConnectReport & { resumed: number, mismatches: number, afterPingTick: boolean, gc: GcWindow | null }
   relay: RelayResult | null
   relayError: string | null
   drain: DrainResult
@@ -221,7 +225,7 @@ async function measuredMemory (server: ServerProcess): Promise<MemorySample> {
 
 export async function mainSuite (ctx: BenchContext, name: TargetName): Promise<MainResult> {
   const { options } = ctx
-  const server = await startServerProcess({ ...targetSpec(ctx, name, await freePort()), ...ctx.serverPin })
+  const server = await startServerProcess({ ...targetSpec(ctx, name, await freePort()), ...ctx.serverPin, traceGc: true })
   let link: RelayLink | null = null
   const fleet = newFleet(ctx, server, 'bench')
   try {
@@ -279,13 +283,18 @@ export async function mainSuite (ctx: BenchContext, name: TargetName): Promise<M
     const resumedBefore = fleet.stats.resumed
     const mismatchesBefore = fleet.stats.resumeMismatches
     const resumeCpu = server.cpuMs()
+    const resumeStarted = performance.now()
     const resumeReport = await phase(ctx, server, 'resume', async () => await fleet.resume(dropped))
     const resumeMsPerSession = (server.cpuMs() - resumeCpu) / Math.max(1, resumeReport.acked)
+    // A line reaches us a moment after its collection: wait that moment before asking.
+    const resumeEnded = performance.now()
+    await sleep(50)
     const resume = {
       ...resumeReport,
       resumed: fleet.stats.resumed - resumedBefore,
       mismatches: fleet.stats.resumeMismatches - mismatchesBefore,
-      afterPingTick
+      afterPingTick,
+      gc: server.gcBetween(resumeStarted, resumeEnded + 50)
     }
 
     ctx.progress(`${name}: draining ${fleet.open} sessions`)
