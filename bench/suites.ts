@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import type { Pinning } from './affinity.js'
 import type { GcWindow } from './gc-trace.js'
 import { connectBaselineRelay, connectTetherRelay, measureRelay, type RelayLink, type RelayResult } from './audio-relay.js'
 import type { BenchApp } from './bench-app.js'
@@ -51,11 +52,8 @@ export interface BenchContext {
    * Where the single-server phases (main suite, routing section, capacity) run their server: core 0, with the
    * load generator on core 1, while run.ts holds that pinning; empty when not pinned.
    */
-  serverPin: ServerPin
+  serverPin: Pinning['server']
 }
-
-/** What a server's spawn adds to be pinned (bench/affinity.ts). */
-export interface ServerPin { cpus?: string, nice?: number }
 
 export interface MemoryResult {
   before: MemorySample
