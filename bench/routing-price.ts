@@ -70,10 +70,7 @@ async function measure (ctx: BenchContext, server: RoutingServer, options: Routi
     const resumeStarted = performance.now()
     const resume = await fleet.resume(dropped)
     const resumeCpuMs = (running.cpuMs() - resumeCpu) / Math.max(1, resume.acked)
-    // As in the main suite: a collection's line arrives a moment after it.
-    const resumeEnded = performance.now()
-    await sleep(50)
-    return { connect, connectCpuMs, resume, resumeCpuMs, afterPingTick, resumeGc: running.gcBetween(resumeStarted, resumeEnded + 50) }
+    return { connect, connectCpuMs, resume, resumeCpuMs, afterPingTick, resumeGc: await running.gcSince(resumeStarted) }
   } finally {
     fleet.halt()
     fleet.terminateAll()

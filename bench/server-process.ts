@@ -47,8 +47,8 @@ export interface ServerProcess {
   terminate: () => number
   /** SIGKILL if still running (clean-up after a failed run). */
   kill: () => void
-  /** The garbage collections between two performance.now() times; null unless started with `traceGc`. */
-  gcBetween: (from: number, to: number) => GcWindow | null
+  /** The garbage collections from a performance.now() time until now; null unless started with `traceGc`. */
+  gcSince: (from: number) => Promise<GcWindow | null>
 }
 
 /** A free loopback port (the kernel's pick, released at once). */
@@ -106,6 +106,9 @@ function readThreadCpuMs (file: string): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) * 1000 / ticksPerSecond
 }
+
+/** How late a `--trace-gc` line may reach the benchmark after its collection. */
+const GC_LINE_DELAY_MS = 50
 
 const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 
@@ -165,6 +168,12 @@ export async function startServerProcess (spec: ServerSpec, readyTimeoutMs = 20_
       return at
     },
     kill: () => { if (!gone) child.kill('SIGKILL') },
-    gcBetween: (from, to) => gc?.between(from, to) ?? null
+    gcSince: async (from) => {
+      if (gc === null) return null
+      // A collection's line reaches us a moment after it: wait that moment, and count it.
+      const to = performance.now() + GC_LINE_DELAY_MS
+      await sleep(GC_LINE_DELAY_MS)
+      return gc.between(from, to)
+    }
   }
 }

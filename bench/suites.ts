@@ -284,15 +284,13 @@ export async function mainSuite (ctx: BenchContext, name: TargetName): Promise<M
     const resumeStarted = performance.now()
     const resumeReport = await phase(ctx, server, 'resume', async () => await fleet.resume(dropped))
     const resumeMsPerSession = (server.cpuMs() - resumeCpu) / Math.max(1, resumeReport.acked)
-    // A line reaches us a moment after its collection: wait that moment before asking.
-    const resumeEnded = performance.now()
-    await sleep(50)
+    const resumeGc = await server.gcSince(resumeStarted)
     const resume = {
       ...resumeReport,
       resumed: fleet.stats.resumed - resumedBefore,
       mismatches: fleet.stats.resumeMismatches - mismatchesBefore,
       afterPingTick,
-      gc: server.gcBetween(resumeStarted, resumeEnded + 50)
+      gc: resumeGc
     }
 
     ctx.progress(`${name}: draining ${fleet.open} sessions`)
