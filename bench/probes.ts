@@ -85,6 +85,30 @@ export async function startCpuProfile (inspectorUrl: string): Promise<() => Prom
 }
 
 /**
+ * Start V8's sampling heap profiler on the server, keeping the samples of objects
+ * collected since (a minor or a full collection), so the profile shows everything a
+ * phase allocated, not only what it left live. The returned function stops and hands
+ * back the .heapprofile JSON.
+ */
+export async function startAllocationProfile (inspectorUrl: string): Promise<() => Promise<unknown>> {
+  const inspector = await Inspector.open(inspectorUrl)
+  await inspector.call('HeapProfiler.enable')
+  await inspector.call('HeapProfiler.startSampling', {
+    samplingInterval: 4096,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true
+  })
+  return async () => {
+    try {
+      const result = await inspector.call('HeapProfiler.stopSampling') as { profile: unknown }
+      return result.profile
+    } finally {
+      inspector.close()
+    }
+  }
+}
+
+/**
  * One untimed GET (it pays lazy compilation, reported as `firstMs`), then `count`
  * sequential GETs, each timed from the request to the last byte of the body.
  */

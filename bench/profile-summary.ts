@@ -16,7 +16,7 @@ export interface ProfileSummary { totalMs: number, self: ProfileEntry[], total: 
 
 const IDLE = new Set(['(idle)', '(program)', '(garbage collector)'])
 
-function shortUrl (url: string): string {
+export function shortUrl (url: string): string {
   if (url === '') return ''
   const path = url.replace(/^file:\/\//, '')
   const at = path.lastIndexOf('/node_modules/')
@@ -25,7 +25,7 @@ function shortUrl (url: string): string {
   return dist >= 0 ? path.slice(dist + '/dist/'.length) : path
 }
 
-function keyOf (frame: CallFrame): string {
+export function keyOf (frame: CallFrame): string {
   const where = shortUrl(frame.url)
   return `${frame.functionName === '' ? '(anonymous)' : frame.functionName}${where === '' ? '' : ` ${where}:${frame.lineNumber + 1}`}`
 }

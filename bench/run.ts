@@ -29,6 +29,9 @@ import { formatRoutingPrice, routingPrice } from './routing-price.js'
 import { capacitySuite, mainSuite, type BenchContext, type BenchOptions, type TargetName } from './suites.js'
 import { createTokenSigner } from './tokens.js'
 
+/** Where --cpu-prof and --alloc-prof write their profiles. */
+const PROFILE_DIR = fileURLToPath(new URL('../../bench/profiles/', import.meta.url))
+
 const USAGE = `usage: npm run bench -- [options]
   --sessions N        idle sessions for memory, GET /sessions and drain (default 10000)
   --rounds N          main-suite rounds per server, alternating; the table shows medians; 0 skips (default 5)
@@ -47,6 +50,8 @@ const USAGE = `usage: npm run bench -- [options]
   --only NAME         run only tether or only baseline
   --cpu-prof          CPU-profile each phase of each server (over the inspector) into bench/profiles/
                       (summarise one with: node dist/bench/profile-summary.js <file>)
+  --alloc-prof        instead, sample each phase's allocations (collected ones included) into bench/profiles/
+                      (summarise one with: node dist/bench/alloc-summary.js <file> [count])
   --cluster           also measure two Tether nodes sharing Redis (needs REDIS_URL support)
   --redis-url URL     Redis for --cluster (default: start redis-server on a free port)
   --streaming-phones N  phones streaming LC3 while another session's ping is timed; 0 skips (default 200)
@@ -145,6 +150,7 @@ function parseOptions (argv: string[]): RunOptions {
       'list-requests': { type: 'string' },
       only: { type: 'string' },
       'cpu-prof': { type: 'boolean' },
+      'alloc-prof': { type: 'boolean' },
       cluster: { type: 'boolean' },
       'redis-url': { type: 'string' },
       'no-write': { type: 'boolean' },
@@ -176,7 +182,8 @@ function parseOptions (argv: string[]): RunOptions {
     relayWindow: int(values['relay-window'], 'relay-window', 64, 1),
     relayFrameBytes: int(values['relay-frame'], 'relay-frame', 640, 8),
     listRequests: int(values['list-requests'], 'list-requests', 30, 1),
-    profileDir: values['cpu-prof'] === true ? fileURLToPath(new URL('../../bench/profiles/', import.meta.url)) : null,
+    profileDir: values['cpu-prof'] === true ? PROFILE_DIR : null,
+    allocProfileDir: values['alloc-prof'] === true && values['cpu-prof'] !== true ? PROFILE_DIR : null,
     cluster: values.cluster === true,
     redisUrl: values['redis-url'] ?? null,
     only: only === undefined ? ['tether', 'baseline'] : [only],
@@ -345,6 +352,7 @@ async function main (): Promise<void> {
   if (results.fleet !== null) process.stdout.write(`\n${formatFleetLadder(results.fleet)}`)
   if (results.storm.length > 0) process.stdout.write(`\n${formatStorm(results.storm)}`)
   if (options.profileDir !== null) process.stdout.write('\nCPU profiles, one per server and phase: bench/profiles/\n')
+  if (options.allocProfileDir !== null) process.stdout.write('\nAllocation profiles, one per server and phase: bench/profiles/\n')
   if (options.write) {
     const file = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url))
     appendResults(file, results)

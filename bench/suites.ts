@@ -11,7 +11,7 @@ import type { GcWindow } from './gc-trace.js'
 import { connectBaselineRelay, connectTetherRelay, measureRelay, type RelayLink, type RelayResult } from './audio-relay.js'
 import type { BenchApp } from './bench-app.js'
 import { Fleet, type ConnectReport } from './fleet.js'
-import { collectGarbage, scrapeMemory, startCpuProfile, timeGets, type MemorySample } from './probes.js'
+import { collectGarbage, scrapeMemory, startAllocationProfile, startCpuProfile, timeGets, type MemorySample } from './probes.js'
 import { freePort, startServerProcess, type ServerProcess, type ServerSpec } from './server-process.js'
 import type { LatencySummary } from './stats.js'
 import { simEmail, type TokenSigner } from './tokens.js'
@@ -33,6 +33,8 @@ export interface BenchOptions {
   listRequests: number
   /** Where to write one CPU profile per server and phase (taken over the inspector); null: no profiling. */
   profileDir: string | null
+  /** Where to write one allocation profile per server and phase instead; null: none. */
+  allocProfileDir: string | null
   cluster: boolean
   /** Use this Redis instead of starting one. */
   redisUrl: string | null
@@ -201,17 +203,22 @@ async function drain (server: ServerProcess, fleet: Fleet, sessions: number): Pr
   }
 }
 
-/** Run one phase, CPU-profiled when the options ask for it. */
+/** Run one phase, CPU- or allocation-profiled when the options ask for it. */
 async function phase<T> (ctx: BenchContext, server: ServerProcess, label: string, work: () => Promise<T>): Promise<T> {
-  const dir = ctx.options.profileDir
   const inspector = server.inspectorUrl()
-  if (dir === null || inspector === null) return await work()
-  const stop = await startCpuProfile(inspector)
+  const { profileDir, allocProfileDir } = ctx.options
+  const profile = profileDir !== null
+    ? { dir: profileDir, file: `${server.name}-${label}.cpuprofile`, start: startCpuProfile }
+    : allocProfileDir !== null
+      ? { dir: allocProfileDir, file: `${server.name}-${label}.heapprofile`, start: startAllocationProfile }
+      : null
+  if (profile === null || inspector === null) return await work()
+  const stop = await profile.start(inspector)
   try {
     return await work()
   } finally {
-    mkdirSync(dir, { recursive: true })
-    writeFileSync(join(dir, `${server.name}-${label}.cpuprofile`), JSON.stringify(await stop()))
+    mkdirSync(profile.dir, { recursive: true })
+    writeFileSync(join(profile.dir, profile.file), JSON.stringify(await stop()))
   }
 }
 
