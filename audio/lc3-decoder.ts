@@ -52,8 +52,16 @@ interface Lc3CodecApi {
   }
 }
 
-// lc3codec is CommonJS without type declarations: load it through require and give it the shape above.
-const lc3codec = createRequire(import.meta.url)('lc3codec') as Lc3CodecApi
+let lc3codec: Lc3CodecApi | null = null
+
+/**
+ * lc3codec, loaded with the first decoder: it is CommonJS without type declarations (hence require and the
+ * shape above), and about 2 MiB of heap that a process which never decodes (the main thread, by default) skips.
+ */
+function codec (): Lc3CodecApi {
+  lc3codec ??= createRequire(import.meta.url)('lc3codec') as Lc3CodecApi
+  return lc3codec
+}
 
 /** The output is written through an Int16Array; on a big-endian host it is byte-swapped to stay LE. */
 const BIG_ENDIAN = endianness() === 'BE'
@@ -70,7 +78,7 @@ export class Lc3Decoder {
   constructor (frameSizeBytes: Lc3FrameSize) {
     if (!isLc3FrameSize(frameSizeBytes)) throw new RangeError(`LC3 frame size must be 20, 40 or 60 bytes, not ${String(frameSizeBytes)}`)
     this.frameSizeBytes = frameSizeBytes
-    const { Core, Decoder } = lc3codec
+    const { Core, Decoder } = codec()
     this.decoder = new Decoder.LC3Decoder(Core.LC3FrameDuration.NMS_10000US, Core.LC3SampleRate.FS_16000)
     this.bec = new Decoder.LC3BEC(false)
   }

@@ -5,11 +5,6 @@
  */
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
-import { ClusterRpc } from '../cluster/cluster-rpc.js'
-import { OwnershipStore } from '../cluster/ownership-store.js'
-import { commandClient, subscriberClient } from '../cluster/redis-client.js'
-import { RedisUserStore } from '../cluster/redis-user-store.js'
-import { RedisOwnership } from '../cluster/redis-ownership.js'
 import { LocalOwnership } from '../sessions/local-ownership.js'
 import type { Ownership } from '../sessions/ownership.js'
 import { publicUrlOf } from '../http/public-url.js'
@@ -26,6 +21,14 @@ export default fp<{ config: Config }>(async function ownershipPlugin (fastify, {
     fastify.decorate('ownership', new LocalOwnership(config.nodeId))
     return
   }
+  // The Redis side (ioredis with it, about 2 MiB of heap) is loaded only by a node that uses Redis.
+  const [{ ClusterRpc }, { OwnershipStore }, { commandClient, subscriberClient }, { RedisUserStore }, { RedisOwnership }] = await Promise.all([
+    import('../cluster/cluster-rpc.js'),
+    import('../cluster/ownership-store.js'),
+    import('../cluster/redis-client.js'),
+    import('../cluster/redis-user-store.js'),
+    import('../cluster/redis-ownership.js')
+  ])
   const options = { url: config.redisUrl, cluster: config.redisCluster, commandTimeoutMs: config.handoverTimeoutMs }
   const redis = commandClient(options)
   const subscriber = subscriberClient(options)

@@ -20,7 +20,7 @@ import {
   type AudioConfigureBody, type ClientErrorCode
 } from '../protocol/client-api.js'
 import type { AudioFormat } from '../sessions/user-store.js'
-import { MAX_SETTINGS_BYTES } from '../sessions/user-store.js'
+import { MAX_SETTINGS_BYTES, blockOf } from '../sessions/user-store.js'
 import { isoNow } from '../protocol/timestamp.js'
 
 declare module 'fastify' {
@@ -82,7 +82,7 @@ export default (async function clientApiRoutes (fastify, { config }) {
       return
     }
     // Redis away: the block cannot be read, and the call goes on to the session this node may hold.
-    const blockedUntil = await userStore.blockedUntil(userId).catch(() => null)
+    const blockedUntil = await blockOf(userStore, userId)
     if (blockedUntil !== null) {
       reply.header('retry-after', Math.ceil((blockedUntil - Date.now()) / 1000))
       await fail(reply, 403, 'USER_BLOCKED', 'this user is blocked by an administrator for now')

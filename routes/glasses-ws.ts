@@ -4,7 +4,7 @@
  * GlassesConnection; the session claim happens after, with early frames buffered.
  */
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { Socket } from 'node:net'
 import type {} from '@fastify/websocket'
 import type { Config } from '../config.js'
@@ -13,6 +13,7 @@ import { bearerToken } from '../plugins/auth.js'
 import { releaseUpgrade } from '../http/release-upgrade.js'
 import { GlassesConnection, type GlassesIdentity } from '../sessions/glasses-connection.js'
 import { RegistryDrainingError } from '../sessions/session-registry.js'
+import { blockOf } from '../sessions/user-store.js'
 import { DirectoryUnavailableError, SessionMovingError } from '../sessions/ownership.js'
 
 declare module 'fastify' {
@@ -35,65 +36,95 @@ export default (async function glassesWsRoutes (fastify, { config }) {
 
   const guard = fastify.upgradeGuard
 
-  /** docs/PROTOCOL.md 1.1: the address limit, the origin, the token (header, then query), then the per-user limit. */
-  async function authenticateUpgrade (request: FastifyRequest<{ Querystring: { token?: string } }>,
-    reply: FastifyReply): Promise<void> {
-    // A plain GET (no upgrade) falls through to @fastify/websocket's 404.
-    if (!request.ws) return
-    const refused = guard.addressLimit(request, reply) ?? guard.refuseOrigin(request, reply)
-    if (refused !== null) return await refused
-    const token = bearerToken(request.headers.authorization) ?? request.query.token
-    if (token === undefined || token === '') {
-      await guard.refuse(request, reply, 401, 'NO_TOKEN', 'a token is required')
+  /**
+   * docs/PROTOCOL.md 1.1: the address limit, the origin, the token (header, then query), then the per-user limit.
+   * A callback hook, not an async one: on one node every check answers at once, and an upgrade that passes
+   * them all then costs no promise and no turn of the loop. Only a refusal or a cluster's answer is awaited.
+   */
+  function authenticateUpgrade (request: FastifyRequest<{ Querystring: { token?: string } }>,
+    reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    let pending: Promise<void> | null
+    try {
+      pending = checkUpgrade(request, reply)
+    } catch (error) {
+      done(error as Error)
       return
     }
+    if (pending === null) done()
+    else pending.then(() => { done() }, done)
+  }
+
+  /** The checks of one upgrade: null when they are done (passed or refused), else what to wait for. */
+  function checkUpgrade (request: FastifyRequest<{ Querystring: { token?: string } }>, reply: FastifyReply): Promise<void> | null {
+    // A plain GET (no upgrade) falls through to @fastify/websocket's 404.
+    if (!request.ws) return null
+    const refused = guard.addressLimit(request, reply) ?? guard.refuseOrigin(request, reply)
+    if (refused !== null) return refused
+    const token = bearerToken(request.headers.authorization) ?? request.query.token
+    if (token === undefined || token === '') return guard.refuse(request, reply, 401, 'NO_TOKEN', 'a token is required')
     try {
       request.glassesIdentity = fastify.verifyGlassesToken(token)
     } catch {
-      await guard.refuse(request, reply, 401, 'INVALID_TOKEN', 'the token is not valid')
-      return
+      return guard.refuse(request, reply, 401, 'INVALID_TOKEN', 'the token is not valid')
     }
     const userId = request.glassesIdentity.userId
     const end = fastify.sessions.beginAttach(userId)
     request.endAttach = end
+    let admitting: Promise<void> | null
     try {
-      await admit(request, reply, userId)
+      admitting = admit(request, reply, userId)
     } catch (error) {
       end()
       throw error
     }
-    // Refused: no socket is coming.
-    if (reply.sent) {
-      end()
-      return
+    if (admitting === null) {
+      admitted(request, reply, end)
+      return null
     }
-    request.endAttach = holdHandshakeForAck(request.raw.socket as Socket | undefined, end)
+    return admitting.then(() => { admitted(request, reply, end) }, (error: unknown) => {
+      end()
+      throw error
+    })
   }
 
-  /** The per-user checks: connect rate, an admin's block, a takeover cool-down, then (cluster) the claim. */
-  async function admit (request: FastifyRequest, reply: FastifyReply, userId: string): Promise<void> {
+  /** After the per-user checks: refused (no socket is coming), or hold the 101 for the ack. */
+  function admitted (request: FastifyRequest, reply: FastifyReply, end: () => void): void {
+    if (reply.sent) end()
+    else request.endAttach = holdHandshakeForAck(request.raw.socket as Socket | undefined, end)
+  }
+
+  /**
+   * The per-user checks: connect rate, an admin's block, a takeover cool-down, then (cluster) the claim.
+   * Null when they answered at once and the upgrade may go on; else the refusal or the claim to wait for.
+   */
+  function admit (request: FastifyRequest, reply: FastifyReply, userId: string): Promise<void> | null {
     const limited = guard.userLimit(request, reply)
-    if (limited !== null) return await limited
+    if (limited !== null) return limited
     // Redis away: the block cannot be read; the claim below then fails closed anyway.
-    const blockedUntil = await fastify.apps.userStore.blockedUntil(userId).catch(() => null)
+    const blockedUntil = blockOf(fastify.apps.userStore, userId)
+    if (blockedUntil instanceof Promise) {
+      return blockedUntil.then(until => admitUnblocked(request, reply, userId, until) ?? undefined)
+    }
+    return admitUnblocked(request, reply, userId, blockedUntil)
+  }
+
+  function admitUnblocked (request: FastifyRequest, reply: FastifyReply, userId: string, blockedUntil: number | null): Promise<void> | null {
     if (blockedUntil !== null) {
       reply.header('retry-after', Math.ceil((blockedUntil - Date.now()) / 1000))
-      return await guard.refuse(request, reply, 403, 'USER_BLOCKED', 'this user is blocked by an administrator for now')
+      return guard.refuse(request, reply, 403, 'USER_BLOCKED', 'this user is blocked by an administrator for now')
     }
     const admission = fastify.sessions.admission(userId)
     if (!admission.admitted) {
       fastify.events.emit('session.takeover_refused')
       reply.header('retry-after', Math.ceil(admission.retryAfterMs / 1000))
-      return await guard.refuse(request, reply, 409, 'SESSION_IN_USE',
+      return guard.refuse(request, reply, 409, 'SESSION_IN_USE',
         'another device of this user holds the session after repeated takeovers: retry later')
     }
     // Own the user before upgrading (in a cluster), so a session that cannot move yet is an HTTP answer.
     // One node has nothing to ask: no promise, no turn of the loop.
     const preparing = fastify.sessions.prepare(userId)
-    if (preparing === undefined) return
-    try {
-      await preparing
-    } catch (error) {
+    if (preparing === undefined) return null
+    return preparing.catch(async (error: unknown) => {
       if (error instanceof SessionMovingError) {
         await guard.refuse(request, reply, 503, 'SESSION_MOVING', 'your session is moving between nodes: retry shortly')
       } else if (error instanceof DirectoryUnavailableError) {
@@ -101,7 +132,7 @@ export default (async function glassesWsRoutes (fastify, { config }) {
       } else {
         throw error
       }
-    }
+    })
   }
 
   for (const path of GLASSES_PATHS) {
@@ -124,7 +155,8 @@ export default (async function glassesWsRoutes (fastify, { config }) {
   }
 
   function attach (connection: GlassesConnection, end: () => void): void {
-    fastify.sessions.connect(connection).finally(end).catch((error: unknown) => {
+    fastify.sessions.connect(connection).then(end, (error: unknown) => {
+      end()
       if (error instanceof RegistryDrainingError) {
         connection.close(CloseCode.GOING_AWAY)
         return

@@ -6,13 +6,14 @@ export class KeyedLock {
   private readonly tails = new Map<string, Promise<void>>()
 
   run<T> (key: string, task: () => T | Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve()
-    const result = previous.then(task)
-    const tail = result.then(noop, noop)
-    this.tails.set(key, tail)
-    void tail.then(() => {
+    const result = (this.tails.get(key) ?? IDLE).then(task)
+    // The tail settles with the task either way; once it does, a key nobody queued behind is forgotten.
+    // One closure rather than a third promise: every connect passes here.
+    const release = (): void => {
       if (this.tails.get(key) === tail) this.tails.delete(key)
-    })
+    }
+    const tail = result.then(release, release)
+    this.tails.set(key, tail)
     return result
   }
 
@@ -20,4 +21,5 @@ export class KeyedLock {
   get size (): number { return this.tails.size }
 }
 
-function noop (): void {}
+/** Where a key with nothing queued starts: one settled promise for every key. */
+const IDLE: Promise<void> = Promise.resolve()

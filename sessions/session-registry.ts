@@ -174,22 +174,35 @@ export class SessionRegistry {
    * grace, or replace its live socket. Returns null when the socket closed while
    * it waited for the lock (nothing to attach).
    */
-  async connect (connection: GlassesConnection): Promise<ConnectResult | null> {
+  connect (connection: GlassesConnection): Promise<ConnectResult | null> {
+    return this.lock.run(connection.identity.userId, () => this.attachLocked(connection))
+  }
+
+  /**
+   * `connect` under the user's lock. Not async: on one node the claim answers at once, and the
+   * attach then costs the lock's promise alone, with no promise or turn of the loop of its own.
+   */
+  private attachLocked (connection: GlassesConnection): ConnectResult | null | Promise<ConnectResult | null> {
+    if (this.draining) throw new RegistryDrainingError('node is draining')
+    if (!connection.isOpen) return null
     const userId = connection.identity.userId
-    return await this.lock.run(userId, async () => {
-      if (this.draining) throw new RegistryDrainingError('node is draining')
-      if (!connection.isOpen) return null
-      let session = this.get(userId)
-      if (session === undefined) {
-        const claim = this.ownership.claim(userId)
-        const restore = claim instanceof Promise ? await claim : claim
-        if (!connection.isOpen) return null
-        session = this.create(userId, restore ?? undefined)
-      }
-      const outcome = session.attach(connection)
-      this.wake(userId)
-      return { session, outcome }
-    })
+    const session = this.get(userId)
+    if (session !== undefined) return this.attachTo(session, connection)
+    const claim = this.ownership.claim(userId)
+    if (claim instanceof Promise) return claim.then(restore => this.attachNew(connection, restore ?? undefined))
+    return this.attachNew(connection, claim ?? undefined)
+  }
+
+  private attachNew (connection: GlassesConnection, restore: SessionSnapshot | undefined): ConnectResult | null {
+    // The socket may have closed while the claim was asked.
+    if (!connection.isOpen) return null
+    return this.attachTo(this.create(connection.identity.userId, restore), connection)
+  }
+
+  private attachTo (session: UserSession, connection: GlassesConnection): ConnectResult {
+    const outcome = session.attach(connection)
+    this.wake(session.userId)
+    return { session, outcome }
   }
 
   /** End a user's session. True once it is disposed; false when there was none. Concurrent calls share the disposal. */

@@ -32,8 +32,20 @@ export interface UserStore {
   mergeUserSettings: (userId: string, settings: UserSettings) => Promise<UserSettings>
   /** Keep the user out until this time (epoch ms): upgrades and phone calls answer 403 USER_BLOCKED. */
   block: (userId: string, until: number) => Promise<void>
-  /** When the user's block ends (epoch ms), or null when not blocked. */
-  blockedUntil: (userId: string) => Promise<number | null>
+  /**
+   * When the user's block ends (epoch ms), or null when not blocked. A store in memory answers at once:
+   * every upgrade asks, and an answer that is not a promise costs it no turn of the loop.
+   */
+  blockedUntil: (userId: string) => number | null | Promise<number | null>
+}
+
+/**
+ * The user's block as the upgrade and the phone's REST calls read it: a store that cannot
+ * answer (Redis away) reads as no block. A plain answer stays plain (no promise).
+ */
+export function blockOf (store: UserStore, userId: string): number | null | Promise<number | null> {
+  const until = store.blockedUntil(userId)
+  return until instanceof Promise ? until.catch(() => null) : until
 }
 
 /** Settings objects larger than this (serialised) are refused: a phone sends a handful of keys. */
@@ -61,7 +73,7 @@ export class MemoryUserStore implements UserStore {
 
   async block (userId: string, until: number): Promise<void> { this.blocks.set(userId, until) }
 
-  async blockedUntil (userId: string): Promise<number | null> {
+  blockedUntil (userId: string): number | null {
     const until = this.blocks.get(userId)
     if (until === undefined) return null
     if (until > Date.now()) return until
