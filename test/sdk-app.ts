@@ -61,7 +61,7 @@ export interface SdkAppOptions {
 
 export async function startSdkApp (t: Teardown, packageName = 'com.example.recorder', options: SdkAppOptions = {}): Promise<RunningApp> {
   const apiKey = randomBytes(16).toString('hex')
-  const app = new RecordingApp({ packageName, apiKey, port: 0 })
+  const app = withoutSignalListeners(() => new RecordingApp({ packageName, apiKey, port: 0 }))
   app.withAudio = options.withAudio === true
   app.extra = options.extra ?? null
   // The SDK logs at debug level unconditionally; its warnings are what a test wants to see.
@@ -69,6 +69,21 @@ export async function startSdkApp (t: Teardown, packageName = 'com.example.recor
   const http = app.getExpressApp().listen(0, '127.0.0.1')
   const port = await listenOnLoopback(t, http)
   return { app, packageName, apiKey, webhookUrl: `http://127.0.0.1:${port}/webhook`, http }
+}
+
+/**
+ * Make an SDK app without the SIGTERM and SIGINT listeners its constructor adds to the process (to stop itself).
+ * The SDK never removes them, so a test file with more than ten apps passed Node's listener-leak warning; a test
+ * stops its apps itself, at teardown.
+ */
+function withoutSignalListeners<T> (make: () => T): T {
+  const signals = ['SIGTERM', 'SIGINT'] as const
+  const before = signals.map(signal => new Set(process.listeners(signal)))
+  const made = make()
+  signals.forEach((signal, i) => {
+    for (const listener of process.listeners(signal)) if (before[i]?.has(listener) !== true) process.off(signal, listener)
+  })
+  return made
 }
 
 /** Write an apps catalogue naming these apps and return its path. */
