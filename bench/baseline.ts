@@ -18,7 +18,7 @@
  *
  * With BASELINE_ROUTER=fastify the same server takes its WebSocket upgrades
  * through Fastify and @fastify/websocket instead (routes with a querystring
- * schema, the checks in an async onRequest hook, the upgrade's request let go
+ * schema, the checks in a callback onRequest hook, the upgrade's request let go
  * of, as Tether's glasses route has them); everything else stays raw. The benchmark runs both to price Fastify's
  * share of the upgrade path (bench/routing-price.ts).
  *
@@ -32,7 +32,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { Duplex } from 'node:stream'
 import websocket from '@fastify/websocket'
 import { createVerifier } from 'fast-jwt'
-import Fastify, { type FastifyReply } from 'fastify'
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { releaseUpgrade } from '../http/release-upgrade.js'
 import { BaselineRegistry, type Identity } from './baseline-sessions.js'
@@ -240,17 +240,24 @@ async function main (): Promise<void> {
       await reply.code(status).header('connection', 'close')
         .send({ type: 'connection_error', code, message: code, timestamp: new Date().toISOString() })
     }
+    const check = (request: FastifyRequest<{ Querystring: { token?: string } }>, reply: FastifyReply): Promise<void> | null => {
+      if (draining) return refuse(reply, 503, 'SHUTTING_DOWN')
+      const token = bearer(request.headers.authorization) ?? request.query.token ?? ''
+      if (token === '') return refuse(reply, 401, 'NO_TOKEN')
+      const identity = identityOf(token)
+      if (identity === null) return refuse(reply, 401, 'INVALID_TOKEN')
+      identities.set(request, identity)
+      return null
+    }
     const querystring = { type: 'object', properties: { token: { type: 'string' } }, additionalProperties: true }
     app.get<{ Querystring: { token?: string } }>('/glasses-ws', {
       websocket: true,
       schema: { querystring },
-      onRequest: async (request, reply) => {
-        if (draining) return await refuse(reply, 503, 'SHUTTING_DOWN')
-        const token = bearer(request.headers.authorization) ?? request.query.token ?? ''
-        if (token === '') return await refuse(reply, 401, 'NO_TOKEN')
-        const identity = identityOf(token)
-        if (identity === null) return await refuse(reply, 401, 'INVALID_TOKEN')
-        identities.set(request, identity)
+      // A callback hook whose checks answer at once, as Tether's glasses route has it: a refusal alone is awaited.
+      onRequest: (request, reply, done) => {
+        const refusal = check(request, reply)
+        if (refusal === null) done()
+        else refusal.then(() => { done() }, done)
       }
     }, (socket, request) => {
       const identity = identities.get(request)

@@ -3,7 +3,7 @@
  * profile: the same connect-and-resume procedure against three servers in
  * turn, round after round: the raw baseline, the same baseline with its
  * upgrades routed through Fastify and @fastify/websocket (BASELINE_ROUTER=fastify:
- * a route, a querystring schema, the checks in an async onRequest hook, the
+ * a route, a querystring schema, the checks in a callback onRequest hook, the
  * upgrade's request let go of, as Tether's glasses route has them), and
  * Tether. The first two differ by Fastify alone, the last two by what Tether
  * does beyond the baseline (the upgrade guard, the session's bookkeeping, its
@@ -138,7 +138,7 @@ export function formatRoutingPrice (result: RoutingPriceResult): string {
     `${o.sessions} connects (${o.concurrency} in flight), then ${o.resumeCount} dropped and resumed (right after the server's ` +
       'ping tick where it pings every socket at once), against each server in turn; ' +
       `${o.rounds} round(s), medians shown. The second server is the first with its upgrades routed through Fastify and ` +
-      '@fastify/websocket (a route with a querystring schema, the checks in an async onRequest hook, the upgrade\'s request let go ' +
+      '@fastify/websocket (a route with a querystring schema, the checks in a callback onRequest hook, the upgrade\'s request let go ' +
       'of, as Tether\'s glasses route has them): the two differ by Fastify alone.',
     '',
     '| server | connect rate (acks/s) | vs raw | server CPU per connect (ms) | vs raw | time to ack p99 (ms) | resume p50 (ms) | resume p99 (ms) | vs raw | server CPU per resume (ms) | vs raw | failed |',
