@@ -47,11 +47,11 @@ export default (async function glassesWsRoutes (fastify, { config }) {
     try {
       pending = checkUpgrade(request, reply)
     } catch (error) {
-      done(error as Error)
+      done(asError(error))
       return
     }
     if (pending === null) done()
-    else pending.then(() => { done() }, done)
+    else pending.then(() => { done() }, (error: unknown) => { done(asError(error)) })
   }
 
   /** The checks of one upgrade: null when they are done (passed or refused), else what to wait for. */
@@ -155,6 +155,7 @@ export default (async function glassesWsRoutes (fastify, { config }) {
   }
 
   function attach (connection: GlassesConnection, end: () => void): void {
+    // `end` only updates the registry's in-flight marks and uncorks the socket: it does not throw.
     fastify.sessions.connect(connection).then(end, (error: unknown) => {
       end()
       if (error instanceof RegistryDrainingError) {
@@ -172,6 +173,11 @@ export default (async function glassesWsRoutes (fastify, { config }) {
 } satisfies FastifyPluginAsyncTypebox<{ config: Config }>)
 
 function noop (): void {}
+
+/** Fastify reads `done()` with a falsy argument as success: a failure that is not an Error must still refuse. */
+function asError (error: unknown): Error {
+  return error instanceof Error ? error : new Error(`upgrade check failed: ${String(error)}`)
+}
 
 /**
  * Corks the TCP socket so that ws's 101 response and the session's `connection_ack` leave in one
