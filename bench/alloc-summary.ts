@@ -15,7 +15,27 @@ interface AllocationNode { id: number, callFrame: CallFrame, selfSize: number, c
 interface AllocationProfile { head: AllocationNode, samples?: Array<{ size: number, nodeId: number }> }
 
 export interface AllocationEntry { name: string, bytes: number, percent: number }
-export interface AllocationSummary { totalBytes: number, self: AllocationEntry[], total: AllocationEntry[], files: AllocationEntry[] }
+export interface AllocationSummary {
+  totalBytes: number
+  self: AllocationEntry[]
+  total: AllocationEntry[]
+  files: AllocationEntry[]
+  packages: AllocationEntry[]
+}
+
+/** Who owns a frame's code: `node` for node's own modules, the npm package, the repository folder, or `(built-in)`. */
+export function packageOf (url: string): string {
+  if (url === '') return '(built-in)'
+  if (url.startsWith('node:')) return 'node'
+  const modules = url.lastIndexOf('/node_modules/')
+  if (modules >= 0) {
+    const [scope = '', name = ''] = url.slice(modules + '/node_modules/'.length).split('/')
+    return scope.startsWith('@') ? `${scope}/${name}` : scope
+  }
+  const short = shortUrl(url)
+  const slash = short.indexOf('/')
+  return slash < 0 ? short : short.slice(0, slash)
+}
 
 function top (totals: Map<string, number>, all: number, count: number, divisor: number): AllocationEntry[] {
   return [...totals].sort((a, b) => b[1] - a[1]).slice(0, count)
@@ -30,6 +50,7 @@ export function summarizeAllocations (profile: AllocationProfile, count = 25, di
   const self = new Map<string, number>()
   const total = new Map<string, number>()
   const files = new Map<string, number>()
+  const packages = new Map<string, number>()
   // Each node's selfSize is what was sampled while that exact stack was on top.
   // Walk once, carrying the set of functions on the stack so recursion counts once.
   const walk = (node: AllocationNode, onStack: ReadonlySet<string>): number => {
@@ -38,6 +59,7 @@ export function summarizeAllocations (profile: AllocationProfile, count = 25, di
     if (node.selfSize > 0) {
       add(self, key, node.selfSize)
       add(files, shortUrl(node.callFrame.url) || '(native)', node.selfSize)
+      add(packages, packageOf(node.callFrame.url), node.selfSize)
     }
     const below = onStack.has(key) ? onStack : new Set([...onStack, key])
     for (const child of node.children) inclusive += walk(child, below)
@@ -45,7 +67,13 @@ export function summarizeAllocations (profile: AllocationProfile, count = 25, di
     return inclusive
   }
   const all = walk(profile.head, new Set())
-  return { totalBytes: all / divisor, self: top(self, all, count, divisor), total: top(total, all, count, divisor), files: top(files, all, count, divisor) }
+  return {
+    totalBytes: all / divisor,
+    self: top(self, all, count, divisor),
+    total: top(total, all, count, divisor),
+    files: top(files, all, count, divisor),
+    packages: top(packages, all, count, divisor)
+  }
 }
 
 function table (title: string, entries: AllocationEntry[]): string {
@@ -64,5 +92,6 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   process.stdout.write(`allocated: ${summary.totalBytes.toFixed(0)} bytes${divisor === 1 ? '' : ` per 1/${divisor} of the phase`}\n\n`)
   process.stdout.write(`${table('bytes, self (the function that allocated)', summary.self)}\n`)
   process.stdout.write(`${table('bytes, total (with what it called)', summary.total)}\n`)
-  process.stdout.write(table('bytes per file', summary.files))
+  process.stdout.write(`${table('bytes per file', summary.files)}\n`)
+  process.stdout.write(table('bytes per package', summary.packages))
 }
