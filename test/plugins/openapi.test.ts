@@ -33,6 +33,11 @@ t.test('every route appears with response schemas; admin routes require the bear
   }
   const summary = doc.paths['/sessions']?.get?.responses['200']?.content?.['application/json']?.schema as { properties: Record<string, unknown> }
   t.ok(summary.properties.sessions && summary.properties.nextCursor && summary.properties.counts)
+  // Nullable times and the state as OpenAPI 3.0 writes them (not as unions, which the serialiser checks value by value).
+  const item = (summary.properties.sessions as { items: { properties: Record<string, unknown> } }).items.properties
+  t.same(item.connectedAt, { type: 'string', format: 'date-time', nullable: true }, 'a nullable time')
+  t.same(item.state, { type: 'string', enum: ['active', 'grace', 'disposing', 'disposed'] }, 'the state')
+  t.same(summary.properties.nextCursor, { type: 'string', nullable: true }, 'the cursor')
   const ui = await server.app.inject('/docs/')
   t.equal(ui.statusCode, 200)
   t.match(ui.headers['content-type'], /text\/html/)
