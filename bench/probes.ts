@@ -74,9 +74,14 @@ export async function startCpuProfile (inspectorUrl: string): Promise<() => Prom
   await inspector.call('Profiler.enable')
   await inspector.call('Profiler.setSamplingInterval', { interval: 250 })
   await inspector.call('Profiler.start')
+  return stopWith(inspector, 'Profiler.stop')
+}
+
+/** The function that ends a profile: `method` hands back its `profile`, then the inspector session closes. */
+function stopWith (inspector: Inspector, method: string): () => Promise<unknown> {
   return async () => {
     try {
-      const result = await inspector.call('Profiler.stop') as { profile: unknown }
+      const result = await inspector.call(method) as { profile: unknown }
       return result.profile
     } finally {
       inspector.close()
@@ -98,14 +103,7 @@ export async function startAllocationProfile (inspectorUrl: string): Promise<() 
     includeObjectsCollectedByMajorGC: true,
     includeObjectsCollectedByMinorGC: true
   })
-  return async () => {
-    try {
-      const result = await inspector.call('HeapProfiler.stopSampling') as { profile: unknown }
-      return result.profile
-    } finally {
-      inspector.close()
-    }
-  }
+  return stopWith(inspector, 'HeapProfiler.stopSampling')
 }
 
 /**

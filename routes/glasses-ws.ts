@@ -108,6 +108,7 @@ export default (async function glassesWsRoutes (fastify, { config }) {
     return admitUnblocked(request, reply, userId, blockedUntil)
   }
 
+  /** The per-user checks once the block is read: the block itself, the takeover cool-down, the claim. */
   function admitUnblocked (request: FastifyRequest, reply: FastifyReply, userId: string, blockedUntil: number | null): Promise<void> | null {
     if (blockedUntil !== null) {
       reply.header('retry-after', Math.ceil((blockedUntil - Date.now()) / 1000))
