@@ -80,6 +80,9 @@ export default fp<{ config: Config }>(async function upgradeGuardPlugin (fastify
       })
     },
     addressLimit (request, reply) {
+      // No address has a refusal counted: nothing to look up. Reading `request.ip` asks the kernel
+      // for the peer's address (getpeername), a few microseconds of every upgrade.
+      if (addressRefusals.size === 0) return null
       const { count, resetsAt } = addressRefusals.peek(request.ip)
       if (count < config.upgradeRateLimit) return null
       return limited(reply, resetsAt, 'too many refused connections from this address')
