@@ -63,6 +63,9 @@ export function appManagers (service: AppsService): ManagerFactory {
   // Built on a session's first need (an app, a message for the app side, a REST call, a resume); a fresh
   // session needs them at once only when its user has apps to restart (the app manager reads the same list).
   return Object.assign(build, {
-    neededAtStart: async (session: SessionContext) => (await service.userStore.runningApps(session.userId)).length > 0
+    neededAtStart: (session: SessionContext): boolean | Promise<boolean> => {
+      const running = service.userStore.runningApps(session.userId)
+      return running instanceof Promise ? running.then(apps => apps.length > 0) : running.length > 0
+    }
   })
 }

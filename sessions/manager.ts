@@ -80,7 +80,8 @@ export interface ManagerFactory {
   /**
    * Present on a factory whose managers a fresh session may build on first need (a message for them, a
    * lookup, a resume) rather than at creation: most sessions never need them, and they cost kilobytes
-   * per idle session. Says whether a fresh session needs them at its first attach all the same.
+   * per idle session. Says whether a fresh session needs them at its first attach all the same; a plain
+   * answer (a store in memory) builds them within that attach, with no promise.
    */
-  readonly neededAtStart?: (session: SessionContext) => Promise<boolean>
+  readonly neededAtStart?: (session: SessionContext) => boolean | Promise<boolean>
 }

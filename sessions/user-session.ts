@@ -440,17 +440,34 @@ export class UserSession implements ConnectionSink, SessionContext {
 
   /**
    * A fresh session's first attach: the first deferred factory says whether its managers are needed
-   * now (a failed answer means yes); if so they hear of this attach, even if its socket left meanwhile.
+   * now (a failed answer means yes). An answer given at once builds them here, before the attach's
+   * managers hear of it (so they hear of it with the rest); a later one builds them then, and they hear
+   * of this attach even if its socket left meanwhile.
    */
   private checkDeferred (connection: GlassesConnection): void {
     const needed = this.factories[this.deferredFrom]?.neededAtStart
     if (needed === undefined) return
-    needed(this).catch(() => true).then(need => {
-      if (need && this.isLive) this.buildDeferred(connection)
-    }).catch((error: unknown) => {
+    let need: boolean | Promise<boolean>
+    try {
+      need = needed(this)
+    } catch {
+      need = true
+    }
+    if (typeof need === 'boolean') {
+      if (need) this.buildDeferredOrEnd(null)
+      return
+    }
+    need.catch(() => true).then(later => { if (later && this.isLive) this.buildDeferredOrEnd(connection) }, noop)
+  }
+
+  /** buildDeferred, where a manager that fails to build ends the session (1011) rather than the caller. */
+  private buildDeferredOrEnd (attached: GlassesConnection | null): void {
+    try {
+      this.buildDeferred(attached)
+    } catch (error) {
       this.log.error({ err: error }, 'could not build the session\'s managers: disposing the session')
       this.hooks.fatalError(this, error)
-    })
+    }
   }
 
   private sendAck (connection: GlassesConnection): void {
@@ -497,3 +514,5 @@ export class UserSession implements ConnectionSink, SessionContext {
     this.hooks.events.emit('session.lifecycle', full)
   }
 }
+
+function noop (): void {}

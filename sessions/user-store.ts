@@ -16,8 +16,11 @@ export type AudioFormat = { format: 'pcm' } | { format: 'lc3', frameSizeBytes: 2
 export type UserSettings = Record<string, unknown>
 
 export interface UserStore {
-  /** Apps to restart when a fresh session of this user begins, in the order they were started. */
-  runningApps: (userId: string) => Promise<string[]>
+  /**
+   * Apps to restart when a fresh session of this user begins, in the order they were started. A store in
+   * memory answers at once: every fresh session asks.
+   */
+  runningApps: (userId: string) => string[] | Promise<string[]>
   /** An app started (its init was acknowledged): remember it and reset its failure count. */
   appStarted: (userId: string, packageName: string) => Promise<void>
   /** An app was stopped on purpose: forget it. */
@@ -81,7 +84,7 @@ export class MemoryUserStore implements UserStore {
     return null
   }
 
-  async runningApps (userId: string): Promise<string[]> {
+  runningApps (userId: string): string[] {
     return [...(this.users.get(userId)?.apps ?? [])]
   }
 

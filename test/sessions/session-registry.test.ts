@@ -171,7 +171,7 @@ t.test('a client flooding before its ack is closed 1008', async t => {
 })
 
 /** A factory the session may defer (as the recipe's app side is), recording what its one manager hears. */
-function deferredFactory (neededAtStart: boolean) {
+function deferredFactory (neededAtStart: boolean, answer: 'later' | 'at once' | 'throws' = 'later') {
   const heard: string[] = []
   let built = 0
   const factory = Object.assign((): Manager => {
@@ -183,7 +183,11 @@ function deferredFactory (neededAtStart: boolean) {
       snapshot: () => null,
       dispose: () => { heard.push('dispose') }
     }
-  }, { neededAtStart: async () => neededAtStart })
+  }, {
+    neededAtStart: answer === 'later'
+      ? async () => neededAtStart
+      : () => { if (answer === 'throws') throw new Error('store away'); return neededAtStart }
+  })
   return { factory, heard, built: () => built }
 }
 
@@ -209,6 +213,19 @@ t.test('deferred managers: built at the first attach when needed, at a resume, o
   await registry(t, [], [needed.factory]).connect(fakeGlasses('needed@x.io').connection)
   await eventually(() => needed.built() === 1, 'built at the first attach')
   t.same(needed.heard, ['attach reconnection=false'])
+
+  // A store in memory answers at once: built within the attach, and told of it once, with the managers built before.
+  const atOnce = deferredFactory(true, 'at once')
+  await registry(t, [], [atOnce.factory]).connect(fakeGlasses('at-once@x.io').connection)
+  t.equal(atOnce.built(), 1, 'built by the time the attach is done')
+  t.same(atOnce.heard, ['attach reconnection=false'], 'told of the attach once')
+  const notNeeded = deferredFactory(false, 'at once')
+  await registry(t, [], [notNeeded.factory]).connect(fakeGlasses('not-needed@x.io').connection)
+  await delay(20)
+  t.equal(notNeeded.built(), 0, 'an answer of no at once builds nothing')
+  const failing = deferredFactory(false, 'throws')
+  await registry(t, [], [failing.factory]).connect(fakeGlasses('failing@x.io').connection)
+  t.equal(failing.built(), 1, 'an answer that fails means yes')
 
   const resumed = deferredFactory(false)
   const reg = registry(t, [], [resumed.factory])
