@@ -12,7 +12,7 @@ import { connectBaselineRelay, connectTetherRelay, measureRelay, type RelayLink,
 import type { BenchApp } from './bench-app.js'
 import { Fleet, type ConnectReport } from './fleet.js'
 import { collectGarbage, scrapeMemory, startAllocationProfile, startCpuProfile, timeGets, type MemorySample } from './probes.js'
-import { freePort, startServerProcess, type ServerProcess, type ServerSpec } from './server-process.js'
+import { freePort, startServerProcess, threadCpuMs, type ServerProcess, type ServerSpec } from './server-process.js'
 import type { LatencySummary } from './stats.js'
 import { simEmail, type TokenSigner } from './tokens.js'
 
@@ -81,7 +81,10 @@ export type ListResult = LatencySummary & { status: number, bytes: number, first
 /** Server CPU time (user + system) per unit of work, from /proc; NaN elsewhere. */
 export interface CpuResult {
   connectMsPerSession: number
+  /** The part of it on the main thread (the event loop); the rest is V8's GC helpers and other threads. */
+  connectMainMsPerSession: number
   resumeMsPerSession: number
+  resumeMainMsPerSession: number
   relayUsPerFrame: number
   listMsPerRequest: number
 }
@@ -255,9 +258,11 @@ export async function mainSuite (ctx: BenchContext, name: TargetName): Promise<M
     ctx.progress(`${name}: memory before the fleet`)
     const before = await measuredMemory(server)
     const connectCpu = server.cpuMs()
+    const connectMain = threadCpuMs(server.pid).main
     ctx.progress(`${name}: connecting ${options.sessions} sessions`)
     const connect = await phase(ctx, server, 'connect', async () => await connectWithProgress(ctx, `${name}: connecting`, fleet, 0, options.sessions))
     const connectMsPerSession = (server.cpuMs() - connectCpu) / Math.max(1, connect.acked)
+    const connectMainMsPerSession = (threadCpuMs(server.pid).main - connectMain) / Math.max(1, connect.acked)
     // Let the last acks' follow-up work (timers armed, logs) finish before measuring.
     await sleep(1000)
     ctx.progress(`${name}: memory at ${fleet.open} idle sessions`)
@@ -288,9 +293,11 @@ export async function mainSuite (ctx: BenchContext, name: TargetName): Promise<M
     const resumedBefore = fleet.stats.resumed
     const mismatchesBefore = fleet.stats.resumeMismatches
     const resumeCpu = server.cpuMs()
+    const resumeMain = threadCpuMs(server.pid).main
     const resumeStarted = performance.now()
     const resumeReport = await phase(ctx, server, 'resume', async () => await fleet.resume(dropped))
     const resumeMsPerSession = (server.cpuMs() - resumeCpu) / Math.max(1, resumeReport.acked)
+    const resumeMainMsPerSession = (threadCpuMs(server.pid).main - resumeMain) / Math.max(1, resumeReport.acked)
     const resumeGc = await server.gcSince(resumeStarted)
     const resume = {
       ...resumeReport,
@@ -303,7 +310,7 @@ export async function mainSuite (ctx: BenchContext, name: TargetName): Promise<M
     ctx.progress(`${name}: draining ${fleet.open} sessions`)
     const drainResult = await drain(server, fleet, fleet.open + (link === null ? 0 : 1))
     return {
-      cpu: { connectMsPerSession, resumeMsPerSession, relayUsPerFrame, listMsPerRequest },
+      cpu: { connectMsPerSession, connectMainMsPerSession, resumeMsPerSession, resumeMainMsPerSession, relayUsPerFrame, listMsPerRequest },
       connect,
       connectFailures: { ...fleet.stats.failures },
       memory,
