@@ -9,8 +9,10 @@
  * down (see --help).
  */
 import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, statSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { loadavg } from 'node:os'
+import { join, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -74,6 +76,10 @@ const USAGE = `usage: npm run bench -- [options]
                       off, or a number (default: default,off)
   --storm-timeout MS  how long a storm may take to get every phone back (default 120000)
   --no-write          print the table only; do not append to bench/RESULTS.md
+  --compare-build PATH  another Tether build (a checkout with dist/ built, or its dist/server.js) in the raw
+                      baseline's place, with Tether's settings: old against new in one run, rounds alternating.
+                      Runs the main suite only and writes nothing to bench/RESULTS.md; the table's "baseline"
+                      column is that build
   --no-pin            run the main suite, the routing section and capacity unpinned; by default their server is
                       pinned to core 0 and the load generator to core 1 (taskset), as in the fleet ladder
 
@@ -102,6 +108,8 @@ interface RunOptions extends BenchOptions {
   storm: number
   stormLimits: StormLimit[]
   stormTimeoutMs: number
+  /** `--compare-build`: the other Tether build's server script, run in the baseline's place. */
+  compareBuild: string | null
 }
 
 /** `250,500,1000` -> ascending counts; `0` -> none. */
@@ -154,6 +162,7 @@ function parseOptions (argv: string[]): RunOptions {
       cluster: { type: 'boolean' },
       'redis-url': { type: 'string' },
       'no-write': { type: 'boolean' },
+      'compare-build': { type: 'string' },
       'no-pin': { type: 'boolean' },
       'streaming-phones': { type: 'string' },
       'fleet-ladder': { type: 'string' },
@@ -171,6 +180,10 @@ function parseOptions (argv: string[]): RunOptions {
   const pingMs = int(values['ping-ms'], 'ping-ms', 5000, 100)
   const only = values.only
   if (only !== undefined && only !== 'tether' && only !== 'baseline') throw new UsageError('--only is tether or baseline')
+  const compareBuild = compareBuildOf(values['compare-build'])
+  if (compareBuild !== null && only !== undefined) throw new UsageError('--compare-build runs both builds: leave out --only')
+  // Old against new: the main suite alone (the other phases teach the raw baseline work of its own), not written down.
+  const compared = compareBuild === null ? {} : { routingRounds: 0, capacity: 0, streamingPhones: 0, fleetLadder: [], storm: 0, cluster: false, write: false }
   return {
     sessions,
     capacity: int(values.capacity, 'capacity', 15_000, 0),
@@ -198,8 +211,19 @@ function parseOptions (argv: string[]): RunOptions {
     fleetNice: int(values['fleet-nice'], 'fleet-nice', 0, -20),
     storm: int(values.storm, 'storm', 10_000, 0),
     stormLimits: stormLimitsOf(values['storm-limits']),
-    stormTimeoutMs: int(values['storm-timeout'], 'storm-timeout', 120_000, 1000)
+    stormTimeoutMs: int(values['storm-timeout'], 'storm-timeout', 120_000, 1000),
+    compareBuild,
+    ...compared
   }
+}
+
+/** The server script of `--compare-build`: the path itself when it is a file, else `<path>/dist/server.js`. */
+function compareBuildOf (value: string | undefined): string | null {
+  if (value === undefined) return null
+  const path = resolve(value)
+  const script = existsSync(path) && statSync(path).isFile() ? path : join(path, 'dist', 'server.js')
+  if (!existsSync(script)) throw new UsageError(`--compare-build: no ${script} (run npm run build there first)`)
+  return script
 }
 
 /** The soft open-files limit this process runs with (bash inherits it). */
@@ -273,8 +297,9 @@ async function main (): Promise<void> {
     app,
     scripts: {
       tether: fileURLToPath(new URL('../server.js', import.meta.url)),
-      baseline: fileURLToPath(new URL('./baseline.js', import.meta.url))
+      baseline: options.compareBuild ?? fileURLToPath(new URL('./baseline.js', import.meta.url))
     },
+    baselineIsTether: options.compareBuild !== null,
     progress,
     serverPin: {}
   }
@@ -340,13 +365,16 @@ async function main (): Promise<void> {
     await app.close()
   }
   // With the servers gone: the event-loop figures are this process's own.
-  results.lc3 = await lc3DecodeBench({}, line => progress(line))
+  if (options.compareBuild === null) results.lc3 = await lc3DecodeBench({}, line => progress(line))
   // Then a server of its own again, with phones streaming LC3 to apps.
   if (options.streamingPhones > 0) results.phoneStream = await phoneStreamBench({ phones: options.streamingPhones, seconds: 10 })
   results.elapsedMs = performance.now() - started
   results.load.end = loadavg()[0] ?? Number.NaN
   if (process.stderr.isTTY) process.stderr.write('\n')
-  process.stdout.write(`\n${formatTable(buildRows(results))}\n${formatNotes(results)}\n${formatLc3Section(results.lc3)}`)
+  if (options.compareBuild !== null) {
+    process.stdout.write(`\nThe "baseline" column below is the Tether build at ${options.compareBuild}, with Tether's settings.\n`)
+  }
+  process.stdout.write(`\n${formatTable(buildRows(results))}\n${formatNotes(results)}\n${results.lc3 === null ? '' : formatLc3Section(results.lc3)}`)
   if (results.routing !== null) process.stdout.write(`\n${formatRoutingPrice(results.routing)}`)
   if (results.phoneStream !== null) process.stdout.write(`\n${formatPhoneStream(results.phoneStream)}\n`)
   if (results.fleet !== null) process.stdout.write(`\n${formatFleetLadder(results.fleet)}`)

@@ -55,6 +55,8 @@ export interface BenchContext {
    * load generator on core 1, while run.ts holds that pinning; empty when not pinned.
    */
   serverPin: Pinning['server']
+  /** `--compare-build`: the "baseline" slot runs another Tether build, which needs Tether's settings and relay. */
+  baselineIsTether?: boolean
 }
 
 export interface MemoryResult {
@@ -124,6 +126,11 @@ export interface CapacityResult {
 export const ADMIN_SUBJECT = 'bench-admin'
 export const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 
+/** Whether the server in this slot is a Tether build (the baseline's slot is one under `--compare-build`). */
+function isTether (ctx: BenchContext, name: TargetName): boolean {
+  return name === 'tether' || ctx.baselineIsTether === true
+}
+
 export function targetSpec (ctx: BenchContext, name: TargetName, port: number, extraEnv: Record<string, string> = {}): ServerSpec {
   const { options } = ctx
   const env: Record<string, string> = {
@@ -139,7 +146,7 @@ export function targetSpec (ctx: BenchContext, name: TargetName, port: number, e
     NODE_ID: `bench-${name}`,
     // Single node unless the cluster phase says otherwise, whatever the caller's shell has.
     REDIS_URL: '',
-    ...(name === 'tether'
+    ...(isTether(ctx, name)
       ? {
           APPS_FILE: ctx.app.catalogueFile,
           // Every virtual glasses connects from 127.0.0.1: per-address limits would refuse the fleet.
@@ -243,7 +250,7 @@ export async function mainSuite (ctx: BenchContext, name: TargetName): Promise<M
     let relayUsPerFrame = Number.NaN
     const relayUser = 'bench-relay@tether.sim'
     try {
-      const connectRelay = name === 'tether' ? connectTetherRelay : connectBaselineRelay
+      const connectRelay = isTether(ctx, name) ? connectTetherRelay : connectBaselineRelay
       link = await connectRelay(server.wsUrl, ctx.sign(relayUser, 'bench-relay'), relayUser, ctx.app)
       const cpuBefore = server.cpuMs()
       const relayLink = link
