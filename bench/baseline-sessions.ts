@@ -9,7 +9,8 @@
  * Tether does), `button_press` relayed to it as `data_stream`, its displays
  * relayed to the phone, and `device_state_update` on a device state post.
  */
-import { randomUUID } from 'node:crypto'
+// Ids made as Tether makes them: held as node writes them, each would cost ~480 bytes (sessions/ids.ts).
+import { newId } from '../sessions/ids.js'
 import type { RawData, WebSocket } from 'ws'
 
 export interface BaselineConfig {
@@ -49,13 +50,13 @@ const MIC_AFTER_ATTACH_MS = 100
 
 /** One glasses socket. */
 class Connection {
-  readonly id = randomUUID()
+  readonly id = newId()
   lastInboundAt = Date.now()
   constructor (readonly ws: WebSocket, readonly session: BaselineSession, readonly expiresAt: number | null) {}
 }
 
 export class BaselineSession {
-  readonly sessionInstanceId = randomUUID()
+  readonly sessionInstanceId = newId()
   readonly startedAt = Date.now()
   state: State = 'active'
   connection: Connection | null = null
