@@ -9,8 +9,7 @@
  * Tether does), `button_press` relayed to it as `data_stream`, its displays
  * relayed to the phone, and `device_state_update` on a device state post.
  */
-// Ids made as Tether makes them: held as node writes them, each would cost ~480 bytes (sessions/ids.ts).
-import { newId } from '../sessions/ids.js'
+import { randomUUID } from 'node:crypto'
 import type { RawData, WebSocket } from 'ws'
 
 export interface BaselineConfig {
@@ -50,13 +49,13 @@ const MIC_AFTER_ATTACH_MS = 100
 
 /** One glasses socket. */
 class Connection {
-  readonly id = newId()
+  readonly id = randomUUID()
   lastInboundAt = Date.now()
   constructor (readonly ws: WebSocket, readonly session: BaselineSession, readonly expiresAt: number | null) {}
 }
 
 export class BaselineSession {
-  readonly sessionInstanceId = newId()
+  readonly sessionInstanceId = randomUUID()
   readonly startedAt = Date.now()
   state: State = 'active'
   connection: Connection | null = null

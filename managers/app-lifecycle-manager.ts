@@ -10,7 +10,7 @@
  * an unrequested close; then it is restarted by webhook. A start, restart or
  * stop is one in-flight operation per app: a second `start_app` joins the first.
  */
-import { newId } from '../sessions/ids.js'
+import { randomUUID } from 'node:crypto'
 import type { AppEntry } from '../protocol/apps-catalogue.js'
 import type { GlassesMessage } from '../protocol/glasses-messages.js'
 import type { AppChannel } from '../sessions/app-connection.js'
@@ -310,7 +310,7 @@ export class AppLifecycleManager implements Manager, AppEndpoint, AppSocketEvent
   private appSessionId (packageName: string): string {
     let id = this.appSessionIds.get(packageName)
     if (id === undefined) {
-      id = newId()
+      id = randomUUID()
       this.appSessionIds.set(packageName, id)
       this.service.slots.set(id, { packageName, endpoint: this })
     }

@@ -6,7 +6,7 @@
  * extend it. It knows the socket only as a ChannelSocket (`ws`'s own in
  * production, the in-memory fake in tests).
  */
-import { newId } from './ids.js'
+import { randomUUID } from 'node:crypto'
 import { CloseCode, CloseReason, type CloseCodeValue } from '../protocol/close-codes.js'
 import { BadFrameCounter } from './bad-frames.js'
 import { SOCKET_OPEN, type ChannelSocket, type SocketData } from './channel-socket.js'
@@ -53,7 +53,7 @@ const channelOf = (socket: ChannelSocket): SocketChannel => (socket as TaggedSoc
 export abstract class SocketChannel {
   /** Which kind of client is on the other end (a getter of the subclass: nothing stored per socket). */
   abstract get side (): SocketSide
-  readonly id = newId()
+  readonly id = randomUUID()
   readonly openedAt = Date.now()
   lastInboundAt = Date.now()
   /** Why the socket ended, once it has. */

@@ -4,7 +4,7 @@
  * lifecycle event. No Fastify here: the session only knows sockets, managers
  * and the hooks its registry gives it.
  */
-import { newId } from './ids.js'
+import { randomUUID } from 'node:crypto'
 import { CloseCode } from '../protocol/close-codes.js'
 import type { MessageErrorCode } from '../protocol/error-codes.js'
 import type { GlassesMessage } from '../protocol/glasses-messages.js'
@@ -104,7 +104,7 @@ export class UserSession implements ConnectionSink, SessionContext {
     this.parentLog = options.log
     this.hooks = options.hooks
     const restored = options.restore ?? null
-    this.sessionInstanceId = restored?.sessionInstanceId ?? newId()
+    this.sessionInstanceId = restored?.sessionInstanceId ?? randomUUID()
     this.startedAt = restored?.startedAt ?? Date.now()
     this.stats = new SessionStats(restored ?? undefined)
     this.reconnectionCount = restored?.reconnections ?? 0
