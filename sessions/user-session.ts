@@ -457,7 +457,8 @@ export class UserSession implements ConnectionSink, SessionContext {
       if (need) this.buildDeferredOrEnd(null)
       return
     }
-    need.catch(() => true).then(later => { if (later && this.isLive) this.buildDeferredOrEnd(connection) }, noop)
+    // Cannot reject: a failed answer means yes, and a failed build ends the session inside buildDeferredOrEnd.
+    void need.catch(() => true).then(later => { if (later && this.isLive) this.buildDeferredOrEnd(connection) })
   }
 
   /** buildDeferred, where a manager that fails to build ends the session (1011) rather than the caller. */
@@ -514,5 +515,3 @@ export class UserSession implements ConnectionSink, SessionContext {
     this.hooks.events.emit('session.lifecycle', full)
   }
 }
-
-function noop (): void {}
