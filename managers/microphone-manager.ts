@@ -27,7 +27,8 @@ export interface MicrophoneState {
   bypassVad: boolean
 }
 
-const OFF: MicrophoneState = { requiredData: [], bypassVad: false }
+export const MICROPHONE_OFF: MicrophoneState = { requiredData: [], bypassVad: false }
+const OFF = MICROPHONE_OFF
 
 /** The microphone timings a session reads from its configuration. */
 export interface MicrophoneTimings {
@@ -38,7 +39,39 @@ export interface MicrophoneTimings {
 }
 
 /** Delay after an attach before the state is re-sent: the phone has just opened its socket. */
-const AFTER_ATTACH_MS = 100
+export const AFTER_ATTACH_MS = 100
+
+/** What tells the phone a state (docs/PROTOCOL.md 1.8). */
+// A type, not an interface: it must fit ServerMessage's index signature.
+export type MicrophoneStateChange = {
+  type: 'microphone_state_change'
+  sessionId: string
+  isMicrophoneEnabled: boolean
+  requiredData: RequiredData[]
+  bypassVad: boolean
+  timestamp: string
+}
+
+/** The message that tells the phone a state. */
+export function microphoneMessage (userId: string, state: MicrophoneState): MicrophoneStateChange {
+  return {
+    type: 'microphone_state_change',
+    sessionId: userId,
+    isMicrophoneEnabled: state.requiredData.length > 0,
+    requiredData: state.requiredData,
+    bypassVad: state.bypassVad,
+    timestamp: isoNow()
+  }
+}
+
+/** What a stand-in that served the session before the app side was built (MicrophoneStandIn) hands over. */
+export interface MicrophoneHandOver {
+  /** When it last told the phone "off"; 0 if never. */
+  toldOffAt: number
+  sent: number
+  /** When the re-send of an attach it had pending is due; 0 if none. */
+  resendAt: number
+}
 
 function needsTranscripts (key: string): boolean {
   return key.startsWith('transcription') || key.startsWith('translation')
@@ -73,6 +106,7 @@ export class MicrophoneManager implements Manager, SubscriptionWatcher, GlassesC
   private cancelOff: (() => void) | null = null
   private cancelSend: (() => void) | null = null
   private cancelRefresh: (() => void) | null = null
+  private cancelResend: (() => void) | null = null
   private readonly res = new Resources()
 
   constructor (
@@ -92,8 +126,28 @@ export class MicrophoneManager implements Manager, SubscriptionWatcher, GlassesC
    * that nobody needs gets it told "off" then.
    */
   onAttach (ctx: AttachContext): void {
-    if (!ctx.reconnection && this.told === null && this.wanted.requiredData.length === 0) return
-    this.res.timeout(() => this.sendNow(), AFTER_ATTACH_MS)
+    const toldOn = this.told !== null && this.told.requiredData.length > 0
+    if (!ctx.reconnection && !toldOn && this.wanted.requiredData.length === 0) return
+    this.resendIn(AFTER_ATTACH_MS)
+  }
+
+  /** Carry on from the stand-in: what the phone was told, and a re-send it still owed. */
+  continueFrom ({ toldOffAt, sent, resendAt }: MicrophoneHandOver): void {
+    if (toldOffAt > 0) {
+      this.told = OFF
+      this.toldAt = toldOffAt
+    }
+    this.sent += sent
+    if (resendAt > 0) this.resendIn(Math.max(0, resendAt - Date.now()))
+  }
+
+  /** One re-send pending at a time: attaches in quick succession get one. */
+  private resendIn (ms: number): void {
+    this.cancelResend?.()
+    this.cancelResend = this.res.timeout(() => {
+      this.cancelResend = null
+      this.sendNow()
+    }, ms)
   }
 
   /** The glasses became connected to the phone: it needs to hear the state again. */
@@ -172,14 +226,7 @@ export class MicrophoneManager implements Manager, SubscriptionWatcher, GlassesC
     this.cancelSend?.()
     this.cancelSend = null
     const state = this.wanted
-    const delivered = this.session.send({
-      type: 'microphone_state_change',
-      sessionId: this.session.userId,
-      isMicrophoneEnabled: state.requiredData.length > 0,
-      requiredData: state.requiredData,
-      bypassVad: state.bypassVad,
-      timestamp: isoNow()
-    })
+    const delivered = this.session.send(microphoneMessage(this.session.userId, state))
     if (!delivered) return
     this.told = state
     this.toldAt = Date.now()

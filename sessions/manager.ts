@@ -84,4 +84,18 @@ export interface ManagerFactory {
    * answer (a store in memory) builds them within that attach, with no promise.
    */
   readonly neededAtStart?: (session: SessionContext) => boolean | Promise<boolean>
+  /**
+   * With `neededAtStart`: what a reconnection gets in place of these managers while they are unbuilt, when all it
+   * needs of them is what their untouched state would resend. Made at the first such reconnection, told of every
+   * attach from then until they are built (the factory may hand its state over to them), disposed then or with the
+   * session. Without it, a reconnection builds them.
+   */
+  readonly standIn?: (session: SessionContext) => StandIn
+}
+
+/** Stands in for a factory's unbuilt managers at reconnections (`ManagerFactory.standIn`). */
+export interface StandIn {
+  onAttach: (ctx: AttachContext) => void
+  /** Release everything; idempotent. */
+  dispose: () => void
 }

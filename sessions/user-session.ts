@@ -18,7 +18,7 @@ import {
 } from './lifecycle.js'
 import type { Log } from './log.js'
 import type { NodeEvents } from './node-events.js'
-import type { AppsFacet, Manager, ManagerFactory, SessionContext } from './manager.js'
+import type { AppsFacet, AttachContext, Manager, ManagerFactory, SessionContext, StandIn } from './manager.js'
 import { Resources } from './resources.js'
 import type { SessionConfig } from './session-config.js'
 import type { SessionSnapshot } from './session-snapshot.js'
@@ -73,6 +73,8 @@ export class UserSession implements ConnectionSink, SessionContext {
   /** The factories the session was composed from; those from `deferredFrom` on are built on first need. */
   private readonly factories: readonly ManagerFactory[]
   private deferredFrom: number
+  /** In place of the deferred managers at reconnections until they are built (their factory's `standIn`). */
+  private standIn: StandIn | null = null
   private childLog: Log | null = null
   private currentState: SessionState = 'active'
   private connection: GlassesConnection | null = null
@@ -224,11 +226,12 @@ export class UserSession implements ConnectionSink, SessionContext {
     connection.ackedAsReconnection = reconnection
     this.sendAck(connection)
     this.stats.onAttach()
-    // A reconnection resends state to the phone: deferred managers are needed for that. A fresh
-    // session's are built once their factory says it needs them (a user with apps to restart).
-    if (reconnection) this.buildDeferred(null)
+    // A reconnection resends state to the phone: deferred managers are built for that, or their stand-in
+    // does it. A fresh session's are built once their factory says it needs them (a user with apps to restart).
+    if (reconnection) this.reattachDeferred()
     else this.checkDeferred(connection)
     this.runManagers(manager => { manager.onAttach?.({ connection, reconnection }); return false }, this.built)
+    if (this.standIn !== null) this.tellStandIn(this.standIn, { connection, reconnection })
     connection.bind(this)
 
     if (outcome === 'resumed') this.emit('session.resumed', { connectionId: connection.id, downtimeMs })
@@ -369,6 +372,7 @@ export class UserSession implements ConnectionSink, SessionContext {
       this.connectedAt = null
     }
     this.stats.dispose()
+    this.dropStandIn()
     const failures = await disposeManagers(this.built, this.config.managerDisposeTimeoutMs, reason)
     for (const failure of failures) {
       this.log.error({ err: failure.error, manager: failure.manager, kind: failure.kind }, 'manager failed to dispose')
@@ -433,8 +437,39 @@ export class UserSession implements ConnectionSink, SessionContext {
     const added = this.buildManagers(this.deferredFrom, this.factories.length)
     this.deferredFrom = this.factories.length
     this.built = this.built.concat(added)
+    // Built, they took over whatever the stand-in had to hand over.
+    this.dropStandIn()
     if (attached !== null) {
       this.runManagers(manager => { manager.onAttach?.({ connection: attached, reconnection: false }); return false }, added)
+    }
+  }
+
+  /** A reconnection while managers are deferred: their factory's stand-in, made once, else the managers themselves. */
+  private reattachDeferred (): void {
+    if (this.deferredFrom === this.factories.length) return
+    const standIn = this.factories[this.deferredFrom]?.standIn
+    if (standIn === undefined) this.buildDeferred(null)
+    else this.standIn ??= standIn(this)
+  }
+
+  /** The stand-in hears of an attach as a manager would; its failure is the session's, as a manager's is. */
+  private tellStandIn (standIn: StandIn, ctx: AttachContext): void {
+    try {
+      standIn.onAttach(ctx)
+    } catch (error) {
+      this.log.error({ err: error }, 'the managers\' stand-in failed: disposing the session')
+      this.hooks.fatalError(this, error)
+    }
+  }
+
+  private dropStandIn (): void {
+    const standIn = this.standIn
+    if (standIn === null) return
+    this.standIn = null
+    try {
+      standIn.dispose()
+    } catch (error) {
+      this.log.error({ err: error }, 'the managers\' stand-in failed to dispose')
     }
   }
 

@@ -17,7 +17,7 @@ import type { GlassesConnection } from '../../sessions/glasses-connection.js'
 import { HeartbeatSweep } from '../../sessions/heartbeat-sweep.js'
 import { silentLog } from '../../sessions/log.js'
 import type { Manager, ManagerFactory } from '../../sessions/manager.js'
-import { eventually, type Teardown } from '../helper.js'
+import { delay, eventually, type Teardown } from '../helper.js'
 import { lc3Frames } from '../lc3-vectors.js'
 import { appEntry, appsService } from './apps-fixture.js'
 import { FakeSession } from './fake-session.js'
@@ -27,7 +27,7 @@ const ORDER = ['heartbeat', 'token', 'apps', 'phone', 'transcripts', 'subscripti
 /** Build one session's managers as UserSession does: each factory in turn, groups flattened; disposed in teardown. */
 function build (t: Teardown, extra: readonly ManagerFactory[] = []) {
   const fixture = appsService(t, [appEntry('com.app'), appEntry('system.dash', { type: 'system_dashboard' })],
-    { micDebounceMs: 10, displayIntervalMs: 10 })
+    { micDebounceMs: 10, micMinIntervalMs: 300, displayIntervalMs: 10 })
   const session = new FakeSession()
   const heartbeat = new HeartbeatSweep(session.config, silentLog)
   const factories = sessionRecipe({ heartbeat, apps: fixture.service, extra })
@@ -114,4 +114,49 @@ t.test('the node\'s sweep and LC3 decoding are the ones given', async t => {
   audio.handleBinary(lc3Frames(40).subarray(0, 80))
   t.match(decoding.stats(), { streams: 1, framesDecoded: 2 }, 'decoded by the AppsService\'s decoding')
   t.same(decodingErrors, [])
+})
+
+t.test('a reconnection before the app side is built: its stand-in re-sends "off", and the microphone carries on from it', async t => {
+  const { factories } = build(t)
+  const appSide = factories[1]
+  if (appSide?.standIn === undefined) throw new Error('the app side has no stand-in')
+  const fake = { id: 'c1' } as unknown as GlassesConnection
+  const buildFor = (session: FakeSession): Manager[] => {
+    const managers = ([] as Manager[]).concat(appSide(session))
+    t.teardown(async () => { for (const manager of managers) await manager.dispose('manual') })
+    return managers
+  }
+  const subscriptionsOf = (managers: Manager[]): SubscriptionManager =>
+    managers.find((m): m is SubscriptionManager => m instanceof SubscriptionManager) as SubscriptionManager
+
+  // Told off by the stand-in: the microphone keeps the minimum interval from that message on.
+  const session = new FakeSession()
+  const standIn = appSide.standIn(session)
+  t.teardown(() => { standIn.dispose() })
+  standIn.onAttach({ connection: fake, reconnection: false })
+  standIn.onAttach({ connection: fake, reconnection: true })
+  const attachedAt = Date.now()
+  await eventually(() => session.of('microphone_state_change').length === 1, 'off re-sent after the attach')
+  const offAt = Date.now()
+  t.ok(offAt - attachedAt >= 90, `about 100 ms after the attach (${offAt - attachedAt} ms)`)
+  t.match(session.of('microphone_state_change')[0], { isMicrophoneEnabled: false, requiredData: [], bypassVad: false })
+  const managers = buildFor(session)
+  subscriptionsOf(managers).set('com.app', ['audio_chunk'])
+  await eventually(() => session.of('microphone_state_change').length === 2, 'on')
+  const onAt = Date.now()
+  // The minimum interval here is 300 ms, the debounce 10.
+  t.ok(onAt - offAt >= 290, `"on" kept the minimum interval from the stand-in's "off" (${onAt - offAt} ms)`)
+  t.match(managers.find(m => m.name === 'microphone')?.snapshot(), { sent: 2 }, 'and counts the stand-in\'s message')
+
+  // Built while the stand-in's re-send was pending: the microphone sends it, once, at its time.
+  const early = new FakeSession()
+  const pending = appSide.standIn(early)
+  t.teardown(() => { pending.dispose() })
+  pending.onAttach({ connection: fake, reconnection: true })
+  const pendingFrom = Date.now()
+  buildFor(early)
+  await eventually(() => early.of('microphone_state_change').length === 1, 're-sent by the microphone')
+  t.ok(Date.now() - pendingFrom >= 90, 'when the stand-in would have')
+  await delay(250)
+  t.equal(early.of('microphone_state_change').length, 1, 'once: the stand-in sent nothing more')
 })

@@ -208,6 +208,55 @@ t.test('deferred managers: not built for a fresh session, built by the first mes
   t.same(late.heard.at(-1), 'dispose')
 })
 
+t.test('deferred managers with a stand-in: a resume tells the stand-in, the first need builds them and drops it', async t => {
+  const late = deferredFactory(false)
+  const standIns: string[][] = []
+  const factory = Object.assign(() => late.factory(), {
+    neededAtStart: late.factory.neededAtStart,
+    standIn: () => {
+      const heard: string[] = []
+      standIns.push(heard)
+      return {
+        onAttach: (ctx: { reconnection: boolean }) => { heard.push(`attach reconnection=${String(ctx.reconnection)}`) },
+        dispose: () => { heard.push('dispose') }
+      }
+    }
+  })
+  const reg = registry(t, [], [factory])
+  const a = fakeGlasses('stand-in@x.io')
+  const session = (await reg.connect(a.connection))?.session
+  t.same(standIns, [], 'a fresh session makes no stand-in')
+  a.socket.peerDrops()
+  await eventually(() => session?.state === 'grace', 'grace')
+  const b = fakeGlasses('stand-in@x.io')
+  t.equal((await reg.connect(b.connection))?.outcome, 'resumed')
+  t.equal(late.built(), 0, 'a resume with a stand-in builds nothing')
+  t.same(standIns, [['attach reconnection=true']], 'the stand-in hears of the resume')
+  const c = fakeGlasses('stand-in@x.io')
+  t.equal((await reg.connect(c.connection))?.outcome, 'replaced')
+  t.same(standIns, [['attach reconnection=true', 'attach reconnection=true']], 'one stand-in, told of each reconnection')
+
+  c.socket.peerSends({ type: 'button_press', buttonId: 'main', pressType: 'short' })
+  await eventually(() => late.heard.length === 2, 'built and handled')
+  t.same(standIns[0]?.at(-1), 'dispose', 'dropped once the managers are built')
+  t.same(late.heard, ['attach reconnection=false', 'button_press'])
+  c.socket.peerDrops()
+  await eventually(() => session?.state === 'grace', 'grace again')
+  t.equal((await reg.connect(fakeGlasses('stand-in@x.io').connection))?.outcome, 'resumed')
+  t.same(late.heard.at(-1), 'attach reconnection=true', 'built, the managers hear of reconnections themselves')
+  t.equal(standIns.length, 1, 'and no stand-in is made again')
+
+  // A session that ends before it needs them disposes its stand-in with it.
+  const other = fakeGlasses('stand-in-ends@x.io')
+  const ending = (await reg.connect(other.connection))?.session
+  other.socket.peerDrops()
+  await eventually(() => ending?.state === 'grace', 'grace')
+  await reg.connect(fakeGlasses('stand-in-ends@x.io').connection)
+  await ending?.dispose('manual')
+  t.same(standIns[1], ['attach reconnection=true', 'dispose'])
+  t.equal(late.built(), 1, 'the ended session built nothing')
+})
+
 t.test('deferred managers: built at the first attach when needed, at a resume, on lookup; a disposed session builds nothing', async t => {
   const needed = deferredFactory(true)
   await registry(t, [], [needed.factory]).connect(fakeGlasses('needed@x.io').connection)

@@ -61,6 +61,31 @@ t.test('a reconnect during grace resumes the same session without restarting any
   await again.next('pong')
 })
 
+t.test('every reconnection hears the microphone is off, also before any app ran, and once when the app side is built meanwhile', async t => {
+  const server = await startServer(t, { gracePeriodMs: 5000 })
+  const { client } = await connectAcked(t, server, 'mic@example.com')
+  const session = server.app.sessions.get('mic@example.com')
+  await delay(200)
+  t.equal(client.count('microphone_state_change'), 0, 'a new session with nothing to ask says nothing')
+  client.terminate()
+  await eventually(() => session?.state === 'grace', 'grace')
+
+  const { client: resumed } = await connectAcked(t, server, 'mic@example.com')
+  const ackedAt = Date.now()
+  const off = await resumed.next('microphone_state_change')
+  t.ok(Date.now() - ackedAt >= 80, 'shortly after the attach')
+  t.match(off, { sessionId: 'mic@example.com', isMicrophoneEnabled: false, requiredData: [], bypassVad: false })
+
+  // A takeover is a reconnection too; a message for the app side right after it builds the app side
+  // while the re-send is pending, and the phone still hears "off" once.
+  const { client: taker } = await connectAcked(t, server, 'mic@example.com')
+  taker.send({ type: 'button_press', buttonId: 'main', pressType: 'short' })
+  await taker.next('microphone_state_change')
+  await delay(300)
+  t.equal(taker.count('microphone_state_change'), 1, 'once')
+  t.equal(session?.reconnections, 2)
+})
+
 t.test('the grace timer is cancelled by a resume', async t => {
   const server = await startServer(t, { gracePeriodMs: 150 })
   const { client } = await connectAcked(t, server, 'cancel@example.com')
