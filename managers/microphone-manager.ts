@@ -28,7 +28,6 @@ export interface MicrophoneState {
 }
 
 export const MICROPHONE_OFF: MicrophoneState = { requiredData: [], bypassVad: false }
-const OFF = MICROPHONE_OFF
 
 /** The microphone timings a session reads from its configuration. */
 export interface MicrophoneTimings {
@@ -41,8 +40,7 @@ export interface MicrophoneTimings {
 /** Delay after an attach before the state is re-sent: the phone has just opened its socket. */
 export const AFTER_ATTACH_MS = 100
 
-/** What tells the phone a state (docs/PROTOCOL.md 1.8). */
-// A type, not an interface: it must fit ServerMessage's index signature.
+/** What tells the phone a state (docs/PROTOCOL.md 1.8); a type, not an interface, to fit ServerMessage's index signature. */
 export type MicrophoneStateChange = {
   type: 'microphone_state_change'
   sessionId: string
@@ -97,7 +95,7 @@ const same = (a: MicrophoneState, b: MicrophoneState): boolean =>
 export class MicrophoneManager implements Manager, SubscriptionWatcher, GlassesConnectionFollower {
   readonly name = 'microphone'
   /** The state the apps need, as of the last debounce. */
-  private wanted: MicrophoneState = OFF
+  private wanted: MicrophoneState = MICROPHONE_OFF
   /** What the phone was last told, and when. */
   private told: MicrophoneState | null = null
   private toldAt = 0
@@ -134,7 +132,7 @@ export class MicrophoneManager implements Manager, SubscriptionWatcher, GlassesC
   /** Carry on from the stand-in: what the phone was told, and a re-send it still owed. */
   continueFrom ({ toldOffAt, sent, resendAt }: MicrophoneHandOver): void {
     if (toldOffAt > 0) {
-      this.told = OFF
+      this.told = MICROPHONE_OFF
       this.toldAt = toldOffAt
     }
     this.sent += sent
@@ -196,7 +194,7 @@ export class MicrophoneManager implements Manager, SubscriptionWatcher, GlassesC
           this.settle(now)
           return
         }
-        this.wanted = OFF
+        this.wanted = MICROPHONE_OFF
         this.sendSoon()
       }, this.timings.micOffDelayMs)
       return
