@@ -134,6 +134,8 @@ t.test('a reconnection before the app side is built: its stand-in re-sends "off"
   const standIn = appSide.standIn(session)
   t.teardown(() => { standIn.dispose() })
   standIn.onAttach({ connection: fake, reconnection: false })
+  await delay(150)
+  t.same(session.of('microphone_state_change'), [], 'a first attach is not a reconnection: nothing to re-send')
   standIn.onAttach({ connection: fake, reconnection: true })
   const attachedAt = Date.now()
   await eventually(() => session.of('microphone_state_change').length === 1, 'off re-sent after the attach')
