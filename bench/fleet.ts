@@ -124,13 +124,15 @@ export class Fleet {
 
   /**
    * Drop (terminate, no close frame) up to `count` open glasses, spread evenly
-   * over the fleet. Returns the indices dropped, to resume later.
+   * over the fleet. Returns the indices dropped, to resume later. `shift` (0..1)
+   * is where in each step of the spread to start: a drop at 0.5 takes the glasses
+   * half-way between those a drop at 0 takes, when there are enough.
    */
-  drop (count: number): number[] {
+  drop (count: number, shift = 0): number[] {
     const openOnes = this.glasses.filter(g => g.open)
     const step = Math.max(1, Math.floor(openOnes.length / Math.max(1, count)))
     const dropped: number[] = []
-    for (let i = 0; i < openOnes.length && dropped.length < count; i += step) {
+    for (let i = Math.floor(step * shift); i < openOnes.length && dropped.length < count; i += step) {
       const g = openOnes[i] as Glasses
       g.endedByUs = true
       g.ws?.terminate()

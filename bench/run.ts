@@ -42,13 +42,16 @@ const USAGE = `usage: npm run bench -- [options]
                       routed through Fastify, and Tether: the price of Fastify on the upgrade path; 0 skips
                       (default 3; both servers must be run)
   --concurrency N     handshakes in flight (default 100)
-  --resume N          sessions dropped and resumed (default sessions/10, at most 1000)
+  --resume N          sessions dropped and resumed, in each of two bursts (default sessions/10, at most 1000)
   --ping-ms MS        PING_INTERVAL_MS for both servers; silence is 3x (default 5000)
   --hold-ms MS        capacity hold, longer than the silence timeout (default 4x ping)
   --relay-ms MS       audio relay measurement (default 5000, after 1 s of warm-up)
   --relay-window N    audio frames in flight (default 64)
   --relay-frame N     bytes per audio frame (default 640 = 20 ms of PCM16 16 kHz mono)
   --list-requests N   requests per GET /sessions figure (default 30)
+  --node-flags=LIST   node flags, space-separated, for the servers of the main suite, the routing section and
+                      capacity, written with '=' (--node-flags=--no-opt runs them without V8's optimizing
+                      compiler); the report's run line names them (default: none)
   --only NAME         run only tether or only baseline
   --cpu-prof          CPU-profile each phase of each server (over the inspector) into bench/profiles/
                       (summarise one with: node dist/bench/profile-summary.js <file>)
@@ -156,6 +159,7 @@ function parseOptions (argv: string[]): RunOptions {
       'relay-window': { type: 'string' },
       'relay-frame': { type: 'string' },
       'list-requests': { type: 'string' },
+      'node-flags': { type: 'string' },
       only: { type: 'string' },
       'cpu-prof': { type: 'boolean' },
       'alloc-prof': { type: 'boolean' },
@@ -195,6 +199,7 @@ function parseOptions (argv: string[]): RunOptions {
     relayWindow: int(values['relay-window'], 'relay-window', 64, 1),
     relayFrameBytes: int(values['relay-frame'], 'relay-frame', 640, 8),
     listRequests: int(values['list-requests'], 'list-requests', 30, 1),
+    serverNodeFlags: nodeFlagsOf(values['node-flags']),
     profileDir: values['cpu-prof'] === true ? PROFILE_DIR : null,
     allocProfileDir: values['alloc-prof'] === true && values['cpu-prof'] !== true ? PROFILE_DIR : null,
     cluster: values.cluster === true,
@@ -218,6 +223,12 @@ function parseOptions (argv: string[]): RunOptions {
 }
 
 /** The server script of `--compare-build`: the path itself when it is a file, else `<path>/dist/server.js`. */
+function nodeFlagsOf (value: string | undefined): string[] {
+  const flags = (value ?? '').split(' ').filter(flag => flag !== '')
+  if (flags.some(flag => !flag.startsWith('--'))) throw new UsageError('--node-flags takes node flags only, each starting with --')
+  return flags
+}
+
 function compareBuildOf (value: string | undefined): string | null {
   if (value === undefined) return null
   const path = resolve(value)

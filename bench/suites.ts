@@ -7,12 +7,12 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import type { Pinning } from './affinity.js'
-import type { GcWindow } from './gc-trace.js'
 import { connectBaselineRelay, connectTetherRelay, measureRelay, type RelayLink, type RelayResult } from './audio-relay.js'
 import type { BenchApp } from './bench-app.js'
 import { Fleet, type ConnectReport } from './fleet.js'
 import { collectGarbage, scrapeMemory, startAllocationProfile, startCpuProfile, timeGets, type MemorySample } from './probes.js'
 import { freePort, startServerProcess, threadCpuMs, type ServerProcess, type ServerSpec } from './server-process.js'
+import { resumeBurst, type ResumeBurst } from './resume-burst.js'
 import type { LatencySummary } from './stats.js'
 import { simEmail, type TokenSigner } from './tokens.js'
 
@@ -31,6 +31,8 @@ export interface BenchOptions {
   relayWindow: number
   relayFrameBytes: number
   listRequests: number
+  /** Extra node flags for the servers of the main suite, the routing section and capacity (e.g. --no-opt). */
+  serverNodeFlags: string[]
   /** Where to write one CPU profile per server and phase (taken over the inspector); null: no profiling. */
   profileDir: string | null
   /** Where to write one allocation profile per server and phase instead; null: none. */
@@ -85,8 +87,6 @@ export interface CpuResult {
   connectMsPerSession: number
   /** The part of it on the main thread (the event loop); the rest is V8's GC helpers and other threads. */
   connectMainMsPerSession: number
-  resumeMsPerSession: number
-  resumeMainMsPerSession: number
   relayUsPerFrame: number
   listMsPerRequest: number
 }
@@ -98,11 +98,10 @@ export interface MainResult {
   memory: MemoryResult
   list100: ListResult
   list1000: ListResult
-  /**
-   * `afterPingTick`: the resumes began right after a tick that pinged every socket at once (see Fleet.afterPingBurst).
-   * `gc`: the server's garbage collections while the resumes ran.
-   */
-  resume: ConnectReport & { resumed: number, mismatches: number, afterPingTick: boolean, gc: GcWindow | null }
+  /** The first burst of resumes in the server's life. */
+  resume: ResumeBurst
+  /** A later burst, of other sessions. */
+  laterResume: ResumeBurst
   relay: RelayResult | null
   relayError: string | null
   drain: DrainResult
@@ -162,6 +161,7 @@ export function targetSpec (ctx: BenchContext, name: TargetName, port: number, e
     port,
     env,
     openFiles: Math.max(options.sessions, options.capacity) + 2048,
+    nodeFlags: options.serverNodeFlags
   }
 }
 
@@ -290,40 +290,27 @@ export async function mainSuite (ctx: BenchContext, name: TargetName): Promise<M
     const listMsPerRequest = (server.cpuMs() - listCpu) / (options.listRequests + 1)
     const list1000 = await timeGets(`${server.httpUrl}/sessions?limit=1000`, headers, options.listRequests)
 
+    // Two bursts: the first in the process's life after the memory measurement's forced collections, as every run
+    // before this one measured it; then a later one, of other sessions, with the resume path run once.
+    const burst = (shift: number, label: string): Promise<ResumeBurst> =>
+      resumeBurst(server, fleet, { count: options.resumeCount, shift, pingMs: options.pingMs },
+        async work => await phase(ctx, server, label, work))
     ctx.progress(`${name}: dropping and resuming ${options.resumeCount}`)
-    const dropped = fleet.drop(options.resumeCount)
-    // Long enough for the server to see every drop and start each grace period.
-    await sleep(1000)
-    // A server that pings every socket in one tick (the baseline) stalls for that tick: resume right after one, so
-    // no round's tail depends on whether the tick fell among the resumes. Tether spreads its pings: no tick comes.
-    const afterPingTick = await fleet.afterPingBurst(0.5, 300, options.pingMs + 1000)
-    const resumedBefore = fleet.stats.resumed
-    const mismatchesBefore = fleet.stats.resumeMismatches
-    const resumeCpu = server.cpuMs()
-    const resumeMain = threadCpuMs(server.pid).main
-    const resumeStarted = performance.now()
-    const resumeReport = await phase(ctx, server, 'resume', async () => await fleet.resume(dropped))
-    const resumeMsPerSession = (server.cpuMs() - resumeCpu) / Math.max(1, resumeReport.acked)
-    const resumeMainMsPerSession = (threadCpuMs(server.pid).main - resumeMain) / Math.max(1, resumeReport.acked)
-    const resumeGc = await server.gcSince(resumeStarted)
-    const resume = {
-      ...resumeReport,
-      resumed: fleet.stats.resumed - resumedBefore,
-      mismatches: fleet.stats.resumeMismatches - mismatchesBefore,
-      afterPingTick,
-      gc: resumeGc
-    }
+    const resume = await burst(0, 'resume')
+    ctx.progress(`${name}: dropping and resuming ${options.resumeCount} others`)
+    const laterResume = await burst(0.5, 'resume-later')
 
     ctx.progress(`${name}: draining ${fleet.open} sessions`)
     const drainResult = await drain(server, fleet, fleet.open + (link === null ? 0 : 1))
     return {
-      cpu: { connectMsPerSession, connectMainMsPerSession, resumeMsPerSession, resumeMainMsPerSession, relayUsPerFrame, listMsPerRequest },
+      cpu: { connectMsPerSession, connectMainMsPerSession, relayUsPerFrame, listMsPerRequest },
       connect,
       connectFailures: { ...fleet.stats.failures },
       memory,
       list100,
       list1000,
       resume,
+      laterResume,
       relay,
       relayError,
       drain: drainResult
