@@ -8,7 +8,8 @@
  * steps move by several microseconds on a shared machine.
  *
  * A sample whose stack holds one of the whole-task frames (the microphone's
- * re-send after a resume, the app side built on first need) goes to that task,
+ * re-send after a resume, the app side built on first need, the idle sessions'
+ * heartbeat) goes to that task,
  * its socket writes included. Any other sample goes to the innermost frame on its
  * stack that belongs to a step; node's own net/http frames and ws's frame code
  * count only when no step claims the stack. A sample counts at most 300 us, so
@@ -27,11 +28,15 @@ const MAX_SAMPLE_US = 300
 const OTHER = 'other: microtasks, promises, stream internals, timers'
 const HTTP = 'HTTP parse + TCP accept (node:http, node:net)'
 const WS_FRAMES = 'ws frame code (sender, receiver)'
+const HEARTBEAT = 'heartbeat of the idle sessions: pings sent, pongs heard'
 
 /** Tasks that claim a sample when any frame of its stack is theirs. */
 const TASKS: ReadonlyArray<readonly [string, RegExp]> = [
   ['microphone state re-sent 100 ms after a resume (../shared/PHONE.md section 2)', /microphone-manager|^sendMicrophone bench/],
-  ['app side built on first need (eight managers)', /^buildDeferred /]
+  ['app side built on first need (eight managers)', /^buildDeferred /],
+  // The idle sessions' heartbeat, whenever it falls in the phase: Tether's sweep pings a tenth of them every
+  // half second; the raw server pings all at once, and the bench starts its resumes right after that tick.
+  [HEARTBEAT, /heartbeat-sweep|heartbeat-manager|^heartbeat bench\/baseline-sessions|^receiverOnPong /]
 ]
 
 /** Steps in the order they are tried on each frame, innermost frame first. */
