@@ -34,8 +34,9 @@ export async function resumeBurst (server: ServerProcess, fleet: Fleet, options:
   const dropped = fleet.drop(options.count, options.shift)
   // Long enough for the server to see every drop and start each grace period.
   await sleep(1000)
-  // A server that pings every socket in one tick (the baseline) stalls for that tick: resume right after one, so
-  // no round's tail depends on whether the tick fell among the resumes. Tether spreads its pings: no tick comes.
+  // A server that pings every socket in one tick (the raw baseline) stalls for that tick: resume right after one, so
+  // no round's tail depends on whether the tick fell among the resumes. Tether's sweep pings a tenth of its sockets
+  // every half second: no such tick comes, and one or two of its sweeps fall among the resumes.
   const afterPingTick = await fleet.afterPingBurst(0.5, 300, options.pingMs + 1000)
   const resumedBefore = fleet.stats.resumed
   const mismatchesBefore = fleet.stats.resumeMismatches

@@ -222,13 +222,14 @@ function parseOptions (argv: string[]): RunOptions {
   }
 }
 
-/** The server script of `--compare-build`: the path itself when it is a file, else `<path>/dist/server.js`. */
+/** `--node-flags`: space-separated, each one a flag (a value that is not one would be read as a script). */
 function nodeFlagsOf (value: string | undefined): string[] {
   const flags = (value ?? '').split(' ').filter(flag => flag !== '')
   if (flags.some(flag => !flag.startsWith('--'))) throw new UsageError('--node-flags takes node flags only, each starting with --')
   return flags
 }
 
+/** The server script of `--compare-build`: the path itself when it is a file, else `<path>/dist/server.js`. */
 function compareBuildOf (value: string | undefined): string | null {
   if (value === undefined) return null
   const path = resolve(value)

@@ -290,8 +290,8 @@ export async function mainSuite (ctx: BenchContext, name: TargetName): Promise<M
     const listMsPerRequest = (server.cpuMs() - listCpu) / (options.listRequests + 1)
     const list1000 = await timeGets(`${server.httpUrl}/sessions?limit=1000`, headers, options.listRequests)
 
-    // Two bursts: the first in the process's life after the memory measurement's forced collections, as every run
-    // before this one measured it; then a later one, of other sessions, with the resume path run once.
+    // Two bursts: the first of the process's life, right after the memory measurement's forced collections (as
+    // every run before ccc778a measured it), then one of other sessions, once the resume path has run.
     const burst = (shift: number, label: string): Promise<ResumeBurst> =>
       resumeBurst(server, fleet, { count: options.resumeCount, shift, pingMs: options.pingMs },
         async work => await phase(ctx, server, label, work))
