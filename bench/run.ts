@@ -49,9 +49,9 @@ const USAGE = `usage: npm run bench -- [options]
   --relay-window N    audio frames in flight (default 64)
   --relay-frame N     bytes per audio frame (default 640 = 20 ms of PCM16 16 kHz mono)
   --list-requests N   requests per GET /sessions figure (default 30)
-  --node-flags=LIST   node flags, space-separated, for the servers of the main suite, the routing section and
-                      capacity, written with '=' (--node-flags=--no-opt runs them without V8's optimizing
-                      compiler); the report's run line names them (default: none)
+  --node-flags=LIST   node flags, space-separated, for every server the bench starts, written with '='
+                      (--node-flags=--no-opt runs them without V8's optimizing compiler); the report's run
+                      line names them (default: none)
   --only NAME         run only tether or only baseline
   --cpu-prof          CPU-profile each phase of each server (over the inspector) into bench/profiles/
                       (summarise one with: node dist/bench/profile-summary.js <file>)

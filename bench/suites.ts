@@ -31,7 +31,7 @@ export interface BenchOptions {
   relayWindow: number
   relayFrameBytes: number
   listRequests: number
-  /** Extra node flags for the servers of the main suite, the routing section and capacity (e.g. --no-opt). */
+  /** Extra node flags for every server the bench starts (e.g. --no-opt). */
   serverNodeFlags: string[]
   /** Where to write one CPU profile per server and phase (taken over the inspector); null: no profiling. */
   profileDir: string | null
