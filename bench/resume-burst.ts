@@ -28,9 +28,9 @@ export interface ResumeBurst extends ConnectReport {
   mainMsPerSession: number
 }
 
-/** `measure` wraps the resumes themselves (a profiled phase, or just the call). */
+/** `measure`, when given, wraps the resumes themselves (the main suite profiles them as a phase). */
 export async function resumeBurst (server: ServerProcess, fleet: Fleet, options: ResumeBurstOptions,
-  measure: (work: () => Promise<ConnectReport>) => Promise<ConnectReport>): Promise<ResumeBurst> {
+  measure: (work: () => Promise<ConnectReport>) => Promise<ConnectReport> = async work => await work()): Promise<ResumeBurst> {
   const dropped = fleet.drop(options.count, options.shift)
   // Long enough for the server to see every drop and start each grace period.
   await sleep(1000)

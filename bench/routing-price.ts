@@ -9,9 +9,9 @@
  * does beyond the baseline (the upgrade guard, the session's bookkeeping, its
  * managers, metrics, events and logs).
  */
-import { performance } from 'node:perf_hooks'
 import type { ConnectReport } from './fleet.js'
-import { gcNote, type GcWindow } from './gc-trace.js'
+import { gcNote } from './gc-trace.js'
+import { resumeBurst, type ResumeBurst } from './resume-burst.js'
 import { fmtMs } from './stats.js'
 import { freePort, startServerProcess } from './server-process.js'
 import { newFleet, sleep, targetSpec, type BenchContext, type TargetName } from './suites.js'
@@ -29,12 +29,7 @@ export interface RoutingRun {
   connect: ConnectReport
   /** Server CPU (user + system, /proc) per acked connect, ms. */
   connectCpuMs: number
-  resume: ConnectReport
-  resumeCpuMs: number
-  /** The resumes began right after a tick that pinged every socket at once (see Fleet.afterPingBurst). */
-  afterPingTick: boolean
-  /** The server's garbage collections while the resumes ran. */
-  resumeGc: GcWindow | null
+  resume: ResumeBurst
 }
 
 export interface RoutingPriceResult {
@@ -59,18 +54,11 @@ async function measure (ctx: BenchContext, server: RoutingServer, options: Routi
     const connectCpu = running.cpuMs()
     const connect = await fleet.connectRange(0, options.sessions)
     const connectCpuMs = (running.cpuMs() - connectCpu) / Math.max(1, connect.acked)
-    // As in the main suite: the last acks' follow-up work, then every drop seen before the resumes.
+    // As in the main suite: the last acks' follow-up work first.
     await sleep(1000)
-    const dropped = fleet.drop(options.resumeCount)
-    await sleep(1000)
-    // As in the main suite: clear of a ping tick that hits every socket at once.
-    const afterPingTick = await fleet.afterPingBurst(0.5, 300, ctx.options.pingMs + 1000)
-    ctx.progress(`routing price: ${server}: resuming ${dropped.length}`)
-    const resumeCpu = running.cpuMs()
-    const resumeStarted = performance.now()
-    const resume = await fleet.resume(dropped)
-    const resumeCpuMs = (running.cpuMs() - resumeCpu) / Math.max(1, resume.acked)
-    return { connect, connectCpuMs, resume, resumeCpuMs, afterPingTick, resumeGc: await running.gcSince(resumeStarted) }
+    ctx.progress(`routing price: ${server}: dropping and resuming ${options.resumeCount}`)
+    const resume = await resumeBurst(running, fleet, { count: options.resumeCount, shift: 0, pingMs: ctx.options.pingMs })
+    return { connect, connectCpuMs, resume }
   } finally {
     fleet.halt()
     fleet.terminateAll()
@@ -111,7 +99,7 @@ function figures (runs: readonly RoutingRun[]): Figures {
     ackP99: median(runs.map(r => r.connect.timeToAck.p99)),
     resumeP50: median(runs.map(r => r.resume.timeToAck.p50)),
     resumeP99: median(runs.map(r => r.resume.timeToAck.p99)),
-    resumeCpu: median(runs.map(r => r.resumeCpuMs)),
+    resumeCpu: median(runs.map(r => r.resume.cpuMsPerSession)),
     failed: runs.reduce((sum, r) => sum + r.connect.failed + r.resume.failed, 0)
   }
 }
@@ -131,7 +119,7 @@ export function formatRoutingPrice (result: RoutingPriceResult): string {
       `${x(v.resumeCpu / raw.resumeCpu)} | ${v.failed} |`
   }
   const rounds = (s: RoutingServer): string => result.runs[s]
-    .map(r => `${num(r.connect.ratePerSecond, 0)} acks/s, resume p99 ${fmtMs(r.resume.timeToAck.p99)} ms${r.afterPingTick ? ' (after a ping tick)' : ''}${gcNote(r.resumeGc)}`).join('; ')
+    .map(r => `${num(r.connect.ratePerSecond, 0)} acks/s, resume p99 ${fmtMs(r.resume.timeToAck.p99)} ms${r.resume.afterPingTick ? ' (after a ping tick)' : ''}${gcNote(r.resume.gc)}`).join('; ')
   return [
     '### The price of Fastify on the upgrade path (bench/routing-price.ts)',
     '',
