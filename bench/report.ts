@@ -202,7 +202,8 @@ export function formatNotes (results: BenchResults): string {
 }
 
 function burstNote (burst: ResumeBurst): string {
-  return `${fmtMs(burst.timeToAck.p99)} ms${burst.afterPingTick ? ' (begun after a ping tick)' : ''}${gcNote(burst.gc)}`
+  return `${fmtMs(burst.timeToAck.p99)} ms${burst.afterPingTick ? ' (begun after a ping tick)' : ''}` +
+    `${burst.mismatches > 0 ? ` (${burst.mismatches} got a new session)` : ''}${gcNote(burst.gc)}`
 }
 
 const HEADER = `# Tether benchmark results
